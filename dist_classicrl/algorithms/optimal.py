@@ -1,0 +1,141 @@
+"""`OptimalQLearning`: a float32 table and Numba-compiled kernels (``cache=True``).
+
+Each batch operation is one compiled loop over the batch with no allocation beyond the
+result, so the Python cost is one call per batch whatever ``num_envs`` is. Random numbers
+come from the variant's own seeded SplitMix64 state (`dist_classicrl.rng`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from dist_classicrl.algorithms.base import BaseAlgorithm
+from dist_classicrl.rng import make_state, randint, uniform
+
+_NO_MASK = np.ones((1, 1), dtype=np.bool_)
+
+
+@njit(cache=True, inline="always")
+def _greedy(q_row, mask_row, masked):
+    best, best_value = -1, -np.inf
+    for a in range(q_row.shape[0]):
+        if (not masked or mask_row[a]) and q_row[a] > best_value:
+            best, best_value = a, q_row[a]
+    return max(best, 0)
+
+
+@njit(cache=True, inline="always")
+def _random_legal(mask_row, n_actions, masked, rng):
+    if not masked:
+        return randint(rng, n_actions)
+    n_legal = 0
+    for a in range(n_actions):
+        n_legal += mask_row[a]
+    k = randint(rng, max(n_legal, 1))
+    for a in range(n_actions):
+        if mask_row[a]:
+            if k == 0:
+                return a
+            k -= 1
+    return 0
+
+
+@njit(cache=True, inline="always")
+def _bootstrap(q_row, mask_row, masked):
+    best = -np.inf
+    for a in range(q_row.shape[0]):
+        if (not masked or mask_row[a]) and q_row[a] > best:
+            best = q_row[a]
+    return 0.0 if best == -np.inf else best
+
+
+@njit(cache=True)
+def select_actions_kernel(q, states, masks, masked, epsilon, rng, out):
+    """Epsilon-greedy over a batch; `masks` is ignored unless `masked`."""
+    n_actions = q.shape[1]
+    for i in range(states.shape[0]):
+        row = masks[i] if masked else masks[0]
+        if uniform(rng) < epsilon:
+            out[i] = _random_legal(row, n_actions, masked, rng)
+        else:
+            out[i] = _greedy(q[states[i]], row, masked)
+
+
+@njit(cache=True)
+def batch_update_kernel(q, states, actions, rewards, next_states, terminated, next_masks,
+                        masked, learning_rate, discount, targets):
+    """The documented batch semantics: all targets from the pre-batch table, then the
+    updates in batch order. `targets` is caller-provided scratch of length n."""
+    n = states.shape[0]
+    for i in range(n):
+        boot = 0.0
+        if not terminated[i]:
+            row = next_masks[i] if masked else next_masks[0]
+            boot = _bootstrap(q[next_states[i]], row, masked)
+        targets[i] = rewards[i] + discount * boot
+    for i in range(n):
+        s, a = states[i], actions[i]
+        q[s, a] += learning_rate * (targets[i] - q[s, a])
+
+
+class OptimalQLearning(BaseAlgorithm):
+    """Q-learning with Numba kernels (semantics in `dist_classicrl.algorithms.base`)."""
+
+    name = "optimal"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.rng_state = make_state(self.seed)
+        self._targets = np.empty(0)
+
+    def _initialize_q_table(self) -> np.ndarray:
+        return np.zeros((self.n_states, self.n_actions), dtype=np.float32)
+
+    def q_values(self) -> np.ndarray:
+        return self.q_table
+
+    def load_q_values(self, values: np.ndarray) -> None:
+        self.q_table[...] = values
+
+    def warm_up(self) -> None:
+        """Compile (or load from the cache) every kernel on a tiny batch."""
+        saved = self.q_table.copy()
+        s = np.zeros(1, dtype=np.int64)
+        for masks in (None, np.ones((1, self.n_actions), dtype=np.bool_)):
+            actions = self.select_actions(s, masks)
+            self.batch_update(s, actions, np.zeros(1), s, np.zeros(1, dtype=np.bool_), masks)
+        self.q_table[...] = saved
+
+    def select_action(self, state: int, mask: np.ndarray | None = None) -> int:
+        masks = None if mask is None else mask[None, :]
+        return int(self.select_actions(np.array([state], dtype=np.int64), masks)[0])
+
+    def select_actions(self, states: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        out = np.empty(len(states), dtype=np.int64)
+        masked = masks is not None
+        select_actions_kernel(self.q_table, np.asarray(states, dtype=np.int64),
+                              masks if masked else _NO_MASK, masked, self.epsilon,
+                              self.rng_state, out)
+        return out
+
+    def update(self, state: int, action: int, reward: float, next_state: int,
+               terminated: bool, next_mask: np.ndarray | None = None) -> None:
+        masks = None if next_mask is None else next_mask[None, :]
+        self.batch_update(np.array([state], dtype=np.int64), np.array([action], dtype=np.int64),
+                          np.array([reward], dtype=np.float64),
+                          np.array([next_state], dtype=np.int64), np.array([terminated]), masks)
+
+    def batch_update(self, states, actions, rewards, next_states, terminated,
+                     next_masks=None) -> None:
+        n = len(states)
+        if self._targets.shape[0] < n:
+            self._targets = np.empty(n)
+        masked = next_masks is not None
+        batch_update_kernel(self.q_table, np.asarray(states, dtype=np.int64),
+                            np.asarray(actions, dtype=np.int64),
+                            np.asarray(rewards, dtype=np.float64),
+                            np.asarray(next_states, dtype=np.int64),
+                            np.asarray(terminated, dtype=np.bool_),
+                            next_masks if masked else _NO_MASK, masked, self.learning_rate,
+                            self.discount, self._targets)

@@ -1,0 +1,85 @@
+"""The batched environment interface every runtime steps.
+
+A `DistClassicRLEnv` is a vector of `num_envs` copies of one tabular environment
+(the seed's "agents"), observed as integer states and driven by integer actions.
+
+Auto-reset and truncation rules (the one place they are stated):
+
+* ``step(actions)`` returns a `StepResult`. For env ``i`` the transition it learned from
+  is ``(obs[i], actions[i], reward[i], next_obs[i], terminated[i])``.
+* ``next_obs`` is always the true state the transition led to, also when the episode
+  ended there. When an episode ends (``terminated | truncated``) the env resets that
+  copy *in the same call*: ``obs[i]`` (and ``mask[i]``) are then the first observation of
+  the next episode, which is what the agent acts on next. Otherwise ``obs == next_obs``.
+* ``terminated`` means the next state is terminal: do not bootstrap from it.
+  ``truncated`` means the episode was cut (time limit): the transition is an ordinary one
+  and still bootstraps from ``next_obs``.
+* Envs with illegal actions expose boolean masks ``[num_envs, n_actions]``: ``mask`` for
+  ``obs`` and ``next_mask`` for ``next_obs`` (the bootstrap takes the max over legal
+  actions only). Envs without them return ``None`` for both.
+
+Returned arrays are fresh for every call, so a runtime may keep them across steps.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, NamedTuple
+
+import numpy as np
+
+
+class StepResult(NamedTuple):
+    """What one vector step returns; see the module docstring for the rules."""
+
+    next_obs: np.ndarray  # int64[n]
+    reward: np.ndarray  # float64[n]
+    terminated: np.ndarray  # bool[n]
+    truncated: np.ndarray  # bool[n]
+    next_mask: np.ndarray | None  # bool[n, n_actions]
+    obs: np.ndarray  # int64[n]
+    mask: np.ndarray | None  # bool[n, n_actions]
+
+
+class DistClassicRLEnv(ABC):
+    """Base class of batched tabular environments (see the module docstring)."""
+
+    #: Short name used in metrics and file names.
+    name: str = "env"
+
+    def __init__(self, num_envs: int, n_states: int, n_actions: int) -> None:
+        self.num_envs = num_envs
+        self.n_states = n_states
+        self.n_actions = n_actions
+
+    # The seed calls these sizes observation_space_size / action_space_size.
+    @property
+    def observation_space_size(self) -> int:
+        return self.n_states
+
+    @property
+    def action_space_size(self) -> int:
+        return self.n_actions
+
+    @property
+    def has_action_mask(self) -> bool:
+        return False
+
+    @abstractmethod
+    def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Start a new episode in every copy: ``(obs int64[n], mask bool[n, A] | None)``."""
+
+    @abstractmethod
+    def step(self, actions: np.ndarray) -> StepResult:
+        """Apply ``actions[i]`` in copy ``i``; auto-reset the copies whose episode ended."""
+
+    @abstractmethod
+    def evaluate_greedy(self, q_table: np.ndarray, discount: float) -> dict[str, Any]:
+        """Evaluate the greedy policy of `q_table` (ties: lowest action index).
+
+        Returns at least ``mean_return`` (undiscounted return per episode); envs that can
+        do better than sampling compute the figures exactly.
+        """
+
+    def close(self) -> None:
+        """Release resources (subprocesses, files). Safe to call twice."""

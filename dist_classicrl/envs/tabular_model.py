@@ -1,0 +1,127 @@
+"""A Gymnasium toy-text transition table ``P`` as arrays, and exact planning on it.
+
+``P[s][a]`` is a list of ``(probability, next_state, reward, terminated)``. `TabularModel`
+pads it to ``K`` outcomes per (state, action) so that both the compiled env and the
+planners below work on dense arrays. The planners are the independent reference that
+learned Q-tables are checked against (value iteration, exact policy evaluation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dist_classicrl.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TabularModel:
+    """Dense arrays of a tabular MDP; padded outcomes have probability 0."""
+
+    probs: np.ndarray  # float64[S, A, K]
+    next_states: np.ndarray  # int64[S, A, K]
+    rewards: np.ndarray  # float64[S, A, K]
+    terminated: np.ndarray  # bool[S, A, K]
+    n_outcomes: np.ndarray  # int64[S, A]
+    initial: np.ndarray  # float64[S], the start distribution
+
+    @property
+    def n_states(self) -> int:
+        return self.probs.shape[0]
+
+    @property
+    def n_actions(self) -> int:
+        return self.probs.shape[1]
+
+    @classmethod
+    def from_gym(cls, unwrapped: object) -> TabularModel:
+        """Read ``P`` and ``initial_state_distrib`` from an unwrapped toy-text env."""
+        table = getattr(unwrapped, "P", None)
+        if not isinstance(table, dict):
+            raise ConfigError(f"{type(unwrapped).__name__} has no transition table P")
+        n_states = len(table)
+        n_actions = len(table[0])
+        k = max(len(outs) for row in table.values() for outs in row.values())
+        probs = np.zeros((n_states, n_actions, k))
+        next_states = np.zeros((n_states, n_actions, k), dtype=np.int64)
+        rewards = np.zeros((n_states, n_actions, k))
+        terminated = np.zeros((n_states, n_actions, k), dtype=np.bool_)
+        n_outcomes = np.zeros((n_states, n_actions), dtype=np.int64)
+        for s, row in table.items():
+            for a, outcomes in row.items():
+                n_outcomes[s, a] = len(outcomes)
+                for j, (p, s2, r, term) in enumerate(outcomes):
+                    probs[s, a, j] = p
+                    next_states[s, a, j] = s2
+                    rewards[s, a, j] = r
+                    terminated[s, a, j] = term
+        initial = getattr(unwrapped, "initial_state_distrib", None)
+        if initial is None:
+            start = int(getattr(unwrapped, "start_state_index", 0))
+            initial = np.eye(n_states)[start]
+        return cls(probs, next_states, rewards, terminated, n_outcomes,
+                   np.asarray(initial, dtype=np.float64))
+
+    def expected_reward(self) -> np.ndarray:
+        """``R[s, a] = sum_k p_k r_k``."""
+        return (self.probs * self.rewards).sum(axis=2)
+
+    def q_backup(self, values: np.ndarray, discount: float) -> np.ndarray:
+        """One Bellman backup: ``Q[s,a] = sum_k p_k (r_k + discount * (1 - term_k) V[s'_k])``."""
+        cont = np.where(self.terminated, 0.0, values[self.next_states])
+        return (self.probs * (self.rewards + discount * cont)).sum(axis=2)
+
+
+def value_iteration(model: TabularModel, discount: float, tol: float = 1e-10,
+                    max_iter: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+    """Optimal ``(V*, Q*)`` of the infinite-horizon discounted MDP."""
+    values = np.zeros(model.n_states)
+    for _ in range(max_iter):
+        q = model.q_backup(values, discount)
+        new = q.max(axis=1)
+        if np.max(np.abs(new - values)) < tol:
+            return new, q
+        values = new
+    return values, model.q_backup(values, discount)
+
+
+def policy_value(model: TabularModel, policy: np.ndarray, discount: float, tol: float = 1e-10,
+                 max_iter: int = 100_000) -> np.ndarray:
+    """``V^pi`` of a deterministic policy (``policy[s]`` = action), discounted."""
+    s = np.arange(model.n_states)
+    probs, nxt = model.probs[s, policy], model.next_states[s, policy]
+    rew, term = model.rewards[s, policy], model.terminated[s, policy]
+    values = np.zeros(model.n_states)
+    for _ in range(max_iter):
+        new = (probs * (rew + discount * np.where(term, 0.0, values[nxt]))).sum(axis=1)
+        if np.max(np.abs(new - values)) < tol:
+            return new
+        values = new
+    return values
+
+
+def finite_horizon_return(model: TabularModel, policy: np.ndarray, horizon: int) -> float:
+    """Expected undiscounted return of an episode cut after `horizon` steps, from the
+    start distribution: exactly what a sampled mean return estimates under a time limit."""
+    s = np.arange(model.n_states)
+    probs, nxt = model.probs[s, policy], model.next_states[s, policy]
+    rew, term = model.rewards[s, policy], model.terminated[s, policy]
+    values = np.zeros(model.n_states)
+    for _ in range(horizon):
+        values = (probs * (rew + np.where(term, 0.0, values[nxt]))).sum(axis=1)
+    return float(model.initial @ values)
+
+
+def optimality_gap(model: TabularModel, policy: np.ndarray, discount: float) -> dict[str, float]:
+    """Relative gap between the optimal and the policy's discounted start value."""
+    v_star, _ = value_iteration(model, discount)
+    v_pi = policy_value(model, policy, discount)
+    start_star = float(model.initial @ v_star)
+    start_pi = float(model.initial @ v_pi)
+    scale = abs(start_star) if start_star != 0 else 1.0
+    return {
+        "optimal_value": start_star,
+        "policy_value": start_pi,
+        "optimality_gap": (start_star - start_pi) / scale,
+    }

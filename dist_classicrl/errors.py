@@ -1,0 +1,35 @@
+"""The one exception type for user errors, and the small checks that raise it.
+
+A `ConfigError` means "the input is wrong": the app prints its message as one line and
+exits non-zero, without a traceback. Programming errors keep raising ordinary exceptions.
+"""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """Bad user input: a config value, an env id, a file. The message is one line."""
+
+
+def check_range(
+    name: str,
+    value: float,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Raise `ConfigError` unless ``low (<|<=) value (<|<=) high``, naming the rule."""
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    if not (above and below):
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        raise ConfigError(f"{name}={value!r} is out of range: allowed is {left}{low}, {high}{right}")
+
+
+def check_positive_int(name: str, value: int, minimum: int = 1) -> None:
+    """Raise `ConfigError` unless `value` is an integer >= `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name}={value!r} is not allowed: it must be an integer >= {minimum}")
