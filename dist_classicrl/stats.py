@@ -26,16 +26,20 @@ class TrainingStatistics:
         self._window = [0, 0.0, 0]
 
     def record_batch(self, rewards: np.ndarray, done: np.ndarray) -> None:
-        """Add one vector step: `rewards[i]` and whether env i's episode ended."""
-        self._running_return += rewards
-        self._running_length += 1
+        """Add one vector step: `rewards[i]` and whether env i's episode ended.
+
+        A shorter batch (the last, cut to the step budget) covers the first envs."""
+        n = len(rewards)
+        running_return, running_length = self._running_return[:n], self._running_length[:n]
+        running_return += rewards
+        running_length += 1
         if done.any():
-            returns = self._running_return[done]
-            lengths = self._running_length[done]
+            returns = running_return[done]
+            lengths = running_length[done]
             self.record_episodes(len(returns), float(returns.sum()), int(lengths.sum()),
                                  float(np.square(returns).sum()))
-            self._running_return[done] = 0.0
-            self._running_length[done] = 0
+            running_return[done] = 0.0
+            running_length[done] = 0
 
     def record_episodes(self, count: int, return_sum: float, length_sum: int,
                         return_sq_sum: float = float("nan")) -> None:

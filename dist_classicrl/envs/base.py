@@ -83,3 +83,7 @@ class DistClassicRLEnv(ABC):
 
     def close(self) -> None:
         """Release resources (subprocesses, files). Safe to call twice."""
+
+    def warm_up(self) -> None:
+        """Compile (or load from cache) whatever the env runs compiled, on a throwaway
+        copy, so that training time excludes JIT compilation. No-op by default."""

@@ -124,6 +124,11 @@ class TabularEnv(DistClassicRLEnv):
                   out.terminated, out.truncated, out.obs)
         return out
 
+    def warm_up(self) -> None:
+        twin = TabularEnv(self.model, 1, self.max_episode_steps, seed=0)
+        twin.reset()
+        twin.step(np.zeros(1, dtype=np.int64))
+
     def evaluate_greedy(self, q_table: np.ndarray, discount: float) -> dict[str, Any]:
         """Exact: the greedy policy's optimality gap against value iteration on ``P`` and
         its expected undiscounted return under the time limit."""

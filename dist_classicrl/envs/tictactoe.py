@@ -185,6 +185,11 @@ class TicTacToeEnv(DistClassicRLEnv):
                   out.next_mask, out.obs, out.mask)
         return out
 
+    def warm_up(self) -> None:
+        twin = TicTacToeEnv(num_envs=1, seed=0)
+        twin.reset()
+        twin.step(np.zeros(1, dtype=np.int64))
+
     def evaluate_greedy(self, q_table: np.ndarray, discount: float = 1.0) -> dict[str, Any]:
         """Exact win/draw/loss probabilities of the greedy policy (see `exact_outcomes`)."""
         win, draw, loss = exact_outcomes(q_table)

@@ -1,0 +1,1 @@
+"""Application layer: the Hydra app's configs, job, reports and callbacks."""

@@ -1,0 +1,137 @@
+"""Structured configs: the schema of every config group, registered in Hydra's ConfigStore.
+
+YAML files under ``conf/`` hold values only and start with ``defaults: [<schema>, _self_]``.
+OmegaConf rejects unknown keys and wrong types while composing; the range rules below run
+in ``__post_init__`` when `validate` converts the composed config to these dataclasses,
+before any job starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from dist_classicrl.errors import ConfigError, check_positive_int, check_range
+from dist_classicrl.schedules import KINDS
+
+
+@dataclass
+class AlgorithmConfig:
+    """``algorithm`` group: which variant, and its fixed hyper-parameters."""
+
+    _target_: str = MISSING
+    discount: float = 0.99
+
+    def __post_init__(self) -> None:
+        check_range("algorithm.discount", self.discount, 0.0, 1.0)
+
+
+@dataclass
+class ScheduleConfig:
+    """From `start` to `end` over the first `fraction` of the steps, then constant."""
+
+    start: float = 1.0
+    end: float = 1.0
+    kind: str = "linear"
+    fraction: float = 1.0
+
+
+@dataclass
+class SchedulesConfig:
+    """``schedule`` node: the runtime sets epsilon and the learning rate from these."""
+
+    epsilon: ScheduleConfig = field(
+        default_factory=lambda: ScheduleConfig(start=1.0, end=0.05, kind="linear", fraction=0.5))
+    learning_rate: ScheduleConfig = field(
+        default_factory=lambda: ScheduleConfig(start=0.5, end=0.01, kind="linear", fraction=1.0))
+
+    def __post_init__(self) -> None:
+        for name, sched, low_open in (("epsilon", self.epsilon, False),
+                                      ("learning_rate", self.learning_rate, True)):
+            for end in ("start", "end"):
+                check_range(f"schedule.{name}.{end}", getattr(sched, end), 0.0, 1.0,
+                            low_open=low_open)
+            if sched.kind not in KINDS:
+                raise ConfigError(f"schedule.{name}.kind={sched.kind!r} is unknown: "
+                                  f"allowed are {', '.join(KINDS)}")
+            check_range(f"schedule.{name}.fraction", sched.fraction, 0.0, 1.0, low_open=True)
+            if sched.kind == "exponential" and min(sched.start, sched.end) <= 0:
+                raise ConfigError(f"schedule.{name}: an exponential schedule needs start and "
+                                  f"end > 0, got {sched.start} and {sched.end}")
+
+
+@dataclass
+class RuntimeConfig:
+    """``runtime`` group."""
+
+    _target_: str = "dist_classicrl.runtimes.SingleRuntime"
+    eval_points: int = 10
+    progress: bool | None = None  # None: a bar only when stderr is a terminal
+
+    def __post_init__(self) -> None:
+        check_positive_int("runtime.eval_points", self.eval_points)
+
+
+@dataclass
+class EnvConfig:
+    """``env`` group: arguments of `dist_classicrl.envs.make_env`."""
+
+    _target_: str = "dist_classicrl.envs.make_env"
+    kind: str = "tictactoe"
+    id: str | None = None
+    num_envs: int = 64
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    max_episode_steps: int | None = None
+    backend: str = "auto"
+    eval_episodes: int = 100
+
+    def __post_init__(self) -> None:
+        check_positive_int("env.num_envs", self.num_envs)
+        check_positive_int("env.eval_episodes", self.eval_episodes)
+        if self.max_episode_steps is not None:
+            check_positive_int("env.max_episode_steps", self.max_episode_steps)
+
+
+@dataclass
+class WrapperConfig:
+    """``wrapper`` group: ``_target_`` is called with the Gymnasium env; null for none."""
+
+    _target_: str | None = None
+
+
+@dataclass
+class Config:
+    """The whole job."""
+
+    algorithm: AlgorithmConfig = MISSING
+    runtime: RuntimeConfig = MISSING
+    env: EnvConfig = MISSING
+    wrapper: WrapperConfig = MISSING
+    schedule: SchedulesConfig = field(default_factory=SchedulesConfig)
+    steps: int = 3_000_000  # env transitions learned, over all envs, workers and ranks
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_positive_int("steps", self.steps)
+        check_positive_int("seed", self.seed, minimum=0)
+
+
+def register_configs() -> None:
+    """Store the schemas under the names the YAML defaults lists use."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    cs.store(group="algorithm", name="base_algorithm", node=AlgorithmConfig)
+    cs.store(group="runtime", name="base_runtime", node=RuntimeConfig)
+    cs.store(group="env", name="base_env", node=EnvConfig)
+    cs.store(group="wrapper", name="base_wrapper", node=WrapperConfig)
+
+
+def validate(cfg: DictConfig) -> Config:
+    """Run every range rule (the dataclasses' ``__post_init__``); raises `ConfigError`."""
+    return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+
+
+register_configs()

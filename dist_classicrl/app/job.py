@@ -1,0 +1,118 @@
+"""One training job: build the objects from the config, train, write the job's files.
+
+Files (the contract in DESIGN.md): ``metrics.json``, ``q_table.npy`` (float32
+``[n_states, n_actions]``), ``learning_curve.csv`` and ``learning_curve.png``. They are
+written whatever the outcome: ``status`` says ``completed``, ``interrupted`` or
+``failed``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from dist_classicrl.app.report import plot_learning_curve, write_csv
+from dist_classicrl.envs.base import DistClassicRLEnv
+from dist_classicrl.schedules import Schedule
+
+
+def build_env(cfg: DictConfig) -> DistClassicRLEnv:
+    """The env of the job (wrappers apply to Gymnasium envs; none exist yet)."""
+    return instantiate(cfg.env, seed=cfg.seed, _convert_="all")
+
+
+def build_schedules(cfg: DictConfig) -> tuple[Schedule, Schedule]:
+    """(epsilon, learning rate) schedules over the job's step budget."""
+    def one(node: DictConfig) -> Schedule:
+        return Schedule(node.start, node.end, math.ceil(node.fraction * cfg.steps), node.kind)
+    return one(cfg.schedule.epsilon), one(cfg.schedule.learning_rate)
+
+
+def build(cfg: DictConfig) -> tuple[Any, DistClassicRLEnv, Any, Schedule, Schedule]:
+    """(algorithm, env, runtime, epsilon schedule, learning-rate schedule)."""
+    env = build_env(cfg)
+    epsilon, learning_rate = build_schedules(cfg)
+    algorithm = instantiate(cfg.algorithm, n_states=env.n_states, n_actions=env.n_actions,
+                            learning_rate=learning_rate(0), epsilon=epsilon(0), seed=cfg.seed)
+    runtime = instantiate(cfg.runtime)
+    return algorithm, env, runtime, epsilon, learning_rate
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN: write null instead."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str, Any]:
+    """Train as `cfg` says and write the job's files into `out_dir`; returns the metrics."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    algorithm, env, runtime, epsilon, learning_rate = build(cfg)
+    metrics: dict[str, Any] = {
+        "algorithm": algorithm.name, "runtime": runtime.name, "env": env.name,
+        "env_config": choices.get("env", env.name), "workers": 1, "num_envs": env.num_envs,
+        "steps": 0, "seed": cfg.seed, "n_states": env.n_states, "n_actions": env.n_actions,
+        "status": "failed",
+    }
+    try:
+        result = runtime.train(algorithm, env, cfg.steps, epsilon, learning_rate, seed=cfg.seed)
+    except Exception:
+        metrics["error"] = traceback.format_exc(limit=-3)
+        _write_json(out_dir / "metrics.json", metrics)
+        np.save(out_dir / "q_table.npy", np.asarray(algorithm.q_values(), dtype=np.float32))
+        raise
+    finally:
+        env.close()
+    metrics.update({
+        "workers": result.workers, "steps": result.steps,
+        "steps_per_s": result.steps_per_s, "train_time_s": result.train_time_s,
+        "compile_time_s": result.compile_time_s, "eval_time_s": result.eval_time_s,
+        "episodes": result.statistics["episodes"],
+        "train_mean_return": result.statistics["mean_return"],
+        "eval": result.eval, "status": result.status,
+    })
+    np.save(out_dir / "q_table.npy", result.q_table)
+    write_csv(out_dir / "learning_curve.csv", result.curve)
+    plot_learning_curve(result.curve, out_dir / "learning_curve.png",
+                        title=f"{algorithm.name} / {runtime.name} / {env.name}")
+    _write_json(out_dir / "metrics.json", metrics)
+    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    return metrics
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(_clean(data), indent=2) + "\n")
+
+
+def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
+    """The one-screen summary printed after a job."""
+    ev = metrics.get("eval", {})
+    lines = [
+        f"dist_classicrl: {metrics['algorithm']} / {metrics['runtime']} / {metrics['env']}"
+        f"  [{metrics['status']}]",
+        f"  steps          {metrics['steps']:,} over {metrics['num_envs']} envs, "
+        f"{metrics['episodes']:,} episodes, seed {metrics['seed']}",
+        f"  speed          {metrics['steps_per_s'] / 1e6:.2f} M steps/s "
+        f"(train {metrics['train_time_s']:.2f} s; JIT {metrics['compile_time_s']:.2f} s "
+        f"and eval {metrics['eval_time_s']:.2f} s excluded)",
+    ]
+    if "win_rate" in ev:
+        lines.append(f"  greedy policy  win {ev['win_rate']:.2%}  draw {ev['draw_rate']:.2%}  "
+                     f"loss {ev['loss_rate']:.2%}  (exact, vs random opponent)")
+    if "optimality_gap" in ev:
+        lines.append(f"  greedy policy  optimality gap {ev['optimality_gap']:.2%} "
+                     f"(value {ev['policy_value']:.4f} vs optimum {ev['optimal_value']:.4f}, "
+                     "value iteration)")
+    lines.append(f"  mean return    {ev.get('mean_return', float('nan')):.4f} (greedy)")
+    lines.append(f"  outputs        {out_dir}")
+    return "\n".join(lines)

@@ -1,0 +1,81 @@
+"""Tables and plots: a job's learning curve, and a sweep's summary."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rows with possibly different keys; columns in first-seen order."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_markdown(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+        return "" if v is None else str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def plot_learning_curve(curve: list[dict[str, float]], path: Path, title: str) -> None:
+    """Training return and greedy evaluation against env steps."""
+    steps = [r["step"] for r in curve]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    top.plot(steps, [r["train_mean_return"] for r in curve], "o-", label="training (epsilon-greedy)")
+    top.plot(steps, [r.get("eval_mean_return", float("nan")) for r in curve], "s-",
+             label="greedy policy")
+    top.set_ylabel("mean return per episode")
+    top.legend()
+    top.grid(alpha=0.3)
+    if curve and "eval_win_rate" in curve[0]:
+        for key, label in (("eval_win_rate", "win"), ("eval_draw_rate", "draw"),
+                           ("eval_loss_rate", "loss")):
+            bottom.plot(steps, [r[key] for r in curve], "o-", label=label)
+        bottom.set_ylabel("greedy outcome rate (exact)")
+        bottom.legend()
+    elif curve and "eval_optimality_gap" in curve[0]:
+        bottom.plot(steps, [max(r["eval_optimality_gap"], 1e-6) for r in curve], "o-")
+        bottom.set_yscale("log")
+        bottom.set_ylabel("optimality gap of greedy policy")
+    else:
+        bottom.plot(steps, [r["epsilon"] for r in curve], "o-", label="epsilon")
+        bottom.plot(steps, [r["learning_rate"] for r in curve], "o-", label="learning rate")
+        bottom.legend()
+    bottom.set_xlabel("env steps learned")
+    bottom.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_sweep_throughput(rows: list[dict[str, Any]], path: Path) -> None:
+    """One bar per job: learned env steps per second, labelled by its overrides."""
+    labels = [r.get("overrides") or r.get("job") for r in rows]
+    values = [(r.get("steps_per_s") or 0.0) / 1e6 for r in rows]
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rows) + 2), 4))
+    ax.bar(range(len(rows)), values, color="tab:blue")
+    ax.set_xticks(range(len(rows)), labels, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("M env steps / s (training)")
+    ax.set_title("Throughput per job")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,61 @@
+"""The summary of a multirun: one row per job, as CSV, Markdown and a plot.
+
+Hydra's ``on_multirun_end`` does not receive the jobs' return values, so the summary is
+read back from the files every job writes; `summarize` also works on an old sweep
+directory: ``python -m dist_classicrl.app.sweep multirun/2026-11-24/12-00-00``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dist_classicrl.app.report import plot_sweep_throughput, write_csv, write_markdown
+
+COLUMNS = ["job", "overrides", "algorithm", "runtime", "env", "workers", "num_envs", "steps",
+           "seed", "steps_per_s", "train_time_s", "compile_time_s", "episodes", "status"]
+
+
+def _job_row(metrics_path: Path) -> dict[str, Any]:
+    metrics = json.loads(metrics_path.read_text())
+    job_dir = metrics_path.parent
+    overrides_file = job_dir / ".hydra" / "overrides.yaml"
+    overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
+    row = {"job": job_dir.name, "overrides": " ".join(overrides or [])}
+    row.update({k: v for k, v in metrics.items() if k != "eval" and not isinstance(v, dict)})
+    row.update({f"eval_{k}": v for k, v in (metrics.get("eval") or {}).items()})
+    return row
+
+
+def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Write ``summary.csv``, ``summary.md`` and ``throughput.png`` into `sweep_dir`."""
+    paths = sorted(sweep_dir.glob("*/metrics.json"),
+                   key=lambda p: (not p.parent.name.isdigit(), int(p.parent.name)
+                                  if p.parent.name.isdigit() else 0, p.parent.name))
+    rows = [_job_row(p) for p in paths]
+    if not rows:
+        return rows
+    write_csv(sweep_dir / "summary.csv", rows)
+    eval_columns = sorted({k for r in rows for k in r if k.startswith("eval_")})
+    write_markdown(sweep_dir / "summary.md", rows, COLUMNS + eval_columns)
+    plot_sweep_throughput(rows, sweep_dir / "throughput.png")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or not Path(args[0]).is_dir():
+        print("usage: python -m dist_classicrl.app.sweep SWEEP_DIR (an existing directory)",
+              file=sys.stderr)
+        return 2
+    rows = summarize(Path(args[0]))
+    print(f"summarised {len(rows)} jobs into {args[0]}/summary.md")
+    return 0 if rows else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""The Hydra app: ``python -m dist_classicrl.run [overrides]`` (``-m`` for a sweep).
+
+Bad input is reported by `preflight` in one line with exit code 2 before Hydra starts;
+each job then runs `app.job.run_job` and writes its files into Hydra's output directory.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from dist_classicrl.app.job import run_job, summary_text
+from dist_classicrl.app.preflight import preflight
+from dist_classicrl.errors import ConfigError
+
+
+@hydra.main(version_base="1.3", config_path="pkg://dist_classicrl.conf", config_name="config")
+def hydra_app(cfg: DictConfig) -> float:
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    metrics = run_job(cfg, out_dir, dict(hydra_cfg.runtime.choices))
+    print(summary_text(metrics, out_dir), flush=True)
+    if metrics["status"] == "interrupted":
+        raise KeyboardInterrupt  # results are saved; stop the sweep as well
+    return metrics["steps_per_s"]
+
+
+def main() -> None:
+    try:
+        preflight(sys.argv[1:])
+    except ConfigError as exc:
+        print(f"dist_classicrl: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    hydra_app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""`SingleRuntime`: one process steps a batch of `num_envs` envs and learns from it.
+
+The runtime owns the loop, the schedules, evaluation, progress and the statistics; the
+algorithm variant inside is interchangeable. Training runs in chunks (about 1/200 of the
+budget each): schedules are set and progress is drawn between chunks, never per step.
+Timing covers the training loop only: JIT warm-up and evaluation are measured apart.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from dist_classicrl.algorithms.base import BaseAlgorithm
+from dist_classicrl.envs.base import DistClassicRLEnv
+from dist_classicrl.errors import check_positive_int
+from dist_classicrl.schedules import Schedule
+from dist_classicrl.stats import TrainingStatistics
+
+#: Chunks per run: how often schedules are updated and progress is drawn.
+CHUNKS_PER_RUN = 200
+
+
+@dataclass
+class TrainResult:
+    """What a runtime returns; the app turns it into the job's files."""
+
+    q_table: np.ndarray
+    steps: int
+    train_time_s: float
+    compile_time_s: float
+    eval_time_s: float
+    status: str
+    statistics: dict[str, float]
+    eval: dict[str, Any]
+    curve: list[dict[str, float]] = field(default_factory=list)
+    workers: int = 1
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / self.train_time_s if self.train_time_s > 0 else float("nan")
+
+
+class SingleRuntime:
+    """Single-process training (module docstring)."""
+
+    name = "single"
+
+    def __init__(self, eval_points: int = 10, progress: bool | None = None) -> None:
+        check_positive_int("runtime.eval_points", eval_points)
+        self.eval_points = eval_points
+        self.progress = progress
+
+    def _progress_bar(self, total: int, label: str) -> tqdm:
+        enabled = sys.stderr.isatty() if self.progress is None else self.progress
+        return tqdm(total=total, disable=not enabled, unit="step", unit_scale=True,
+                    desc=label, leave=False, mininterval=0.2)
+
+    def train(self, algorithm: BaseAlgorithm, env: DistClassicRLEnv, steps: int,
+              epsilon: Schedule, learning_rate: Schedule, seed: int | None = None) -> TrainResult:
+        """Learn from exactly `steps` env transitions (summed over the batch)."""
+        check_positive_int("steps", steps)
+        n = env.num_envs
+        compile_start = time.perf_counter()
+        env.warm_up()
+        if hasattr(algorithm, "warm_up"):
+            algorithm.warm_up()
+        compile_time = time.perf_counter() - compile_start
+
+        stats = TrainingStatistics(n)
+        chunk = max(n, math.ceil(steps / CHUNKS_PER_RUN / n) * n)
+        eval_every = steps / self.eval_points
+        next_eval, done, train_time, eval_time = eval_every, 0, 0.0, 0.0
+        curve: list[dict[str, float]] = []
+        status = "completed"
+        obs, mask = env.reset(seed=seed)
+        bar = self._progress_bar(steps, f"{algorithm.name}/{env.name}")
+        try:
+            while done < steps:
+                algorithm.epsilon = epsilon(done)
+                algorithm.learning_rate = learning_rate(done)
+                chunk_end = min(steps, done + chunk)
+                start = time.perf_counter()
+                while done < chunk_end:
+                    actions = algorithm.select_actions(obs, mask)
+                    res = env.step(actions)
+                    take = min(n, steps - done)
+                    nm = None if res.next_mask is None else res.next_mask[:take]
+                    algorithm.batch_update(obs[:take], actions[:take], res.reward[:take],
+                                           res.next_obs[:take], res.terminated[:take], nm)
+                    stats.record_batch(res.reward[:take], (res.terminated | res.truncated)[:take])
+                    obs, mask = res.obs, res.mask
+                    done += take
+                train_time += time.perf_counter() - start
+                bar.update(chunk_end - bar.n)
+                if done >= next_eval - 0.5 or done >= steps:
+                    eval_time += self._record(curve, algorithm, env, stats, done, train_time)
+                    next_eval += eval_every
+        except KeyboardInterrupt:
+            status = "interrupted"
+            eval_time += self._record(curve, algorithm, env, stats, done, train_time)
+        finally:
+            bar.close()
+        algorithm.step_count += done
+        algorithm.episode_count += stats.episodes
+        final_eval = {k[len("eval_"):]: v for k, v in curve[-1].items() if k.startswith("eval_")}
+        return TrainResult(np.array(algorithm.q_values(), dtype=np.float32), done, train_time,
+                           compile_time, eval_time, status, stats.summary(), final_eval, curve)
+
+    @staticmethod
+    def _record(curve, algorithm, env, stats, done, train_time) -> float:
+        """Append one learning-curve point (greedy evaluation); returns its duration."""
+        start = time.perf_counter()
+        evaluation = env.evaluate_greedy(algorithm.q_values(), algorithm.discount)
+        window = stats.window()
+        row = {"step": done, "train_time_s": train_time, "epsilon": algorithm.epsilon,
+               "learning_rate": algorithm.learning_rate, "episodes": window["episodes"],
+               "train_mean_return": window["mean_return"]}
+        row.update({f"eval_{k}": float(v) for k, v in evaluation.items()
+                    if isinstance(v, int | float)})
+        curve.append(row)
+        return time.perf_counter() - start
