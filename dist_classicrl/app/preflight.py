@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from hydra import compose, initialize_config_module
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from hydra.errors import (
+    HydraException,
+    InstantiationException,
+    MissingConfigException,
+    OverrideParseException,
+)
 from omegaconf.errors import OmegaConfBaseException
 
 from dist_classicrl.app.config import validate
@@ -88,7 +93,12 @@ def check_job(overrides: list[str]) -> None:
         if isinstance(cause, ConfigError):
             raise cause from None
         raise ConfigError(_explain(exc)) from None
-    _, env, _, _, _ = build(cfg)
+    try:
+        _, env, _, _, _ = build(cfg)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, ConfigError):
+            raise exc.__cause__ from None
+        raise
     env.close()
 
 

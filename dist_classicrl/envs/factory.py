@@ -47,10 +47,11 @@ def make_gym(env_id: str, kwargs: dict | None = None, max_episode_steps: int | N
         raise ConfigError(f"env.id={env_id!r} is not a registered Gymnasium env{hint}")
     try:
         env = gym.make(env_id, max_episode_steps=max_episode_steps, **(kwargs or {}))
-    except TypeError as exc:
-        raise ConfigError(f"env.kwargs={kwargs} do not fit {env_id}: {exc}") from None
     except gym.error.Error as exc:
         raise ConfigError(f"env.id={env_id!r} cannot be made: {exc}") from None
+    except Exception as exc:  # the env's own constructor rejected env.kwargs
+        raise ConfigError(f"gym.make({env_id!r}) with env.kwargs={kwargs or {}} failed: "
+                          f"{type(exc).__name__}: {exc}") from None
     _discrete_or_error(env.observation_space, "observation", env_id)
     _discrete_or_error(env.action_space, "action", env_id)
     return env

@@ -1,0 +1,182 @@
+"""The documented semantics (algorithms/base.py), pinned the same way for every variant."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dist_classicrl.algorithms import VARIANTS, BaseAlgorithm
+from dist_classicrl.errors import ConfigError
+
+NAMES = sorted(VARIANTS)
+
+
+def make(name: str, n_states: int = 6, n_actions: int = 4, **kwargs) -> BaseAlgorithm:
+    kwargs.setdefault("learning_rate", 0.3)
+    kwargs.setdefault("discount", 0.9)
+    kwargs.setdefault("seed", 0)
+    return VARIANTS[name](n_states, n_actions, **kwargs)
+
+
+def random_batch(rng: np.random.Generator, n: int, n_states: int, n_actions: int,
+                 masked: bool, duplicates: bool):
+    high = 2 if duplicates else n_states  # few states: many repeated (s, a) pairs
+    states = rng.integers(0, high, n)
+    actions = rng.integers(0, n_actions if not duplicates else 2, n)
+    rewards = rng.normal(size=n)
+    next_states = rng.integers(0, n_states, n)
+    terminated = rng.random(n) < 0.25
+    masks = rng.random((n, n_actions)) < 0.6 if masked else None
+    return states, actions, rewards, next_states, terminated, masks
+
+
+def reference_batch_update(q: np.ndarray, batch, lr: float, gamma: float) -> np.ndarray:
+    """The rule written out one transition at a time, in float64 (independent of variants)."""
+    q = q.astype(np.float64).copy()
+    states, actions, rewards, next_states, terminated, masks = batch
+    targets = []
+    for i in range(len(states)):
+        if terminated[i]:
+            boot = 0.0
+        else:
+            legal = q[next_states[i]] if masks is None else q[next_states[i]][masks[i]]
+            boot = legal.max() if legal.size else 0.0
+        targets.append(rewards[i] + gamma * boot)
+    for i in range(len(states)):
+        s, a = states[i], actions[i]
+        q[s, a] += lr * (targets[i] - q[s, a])
+    return q
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("duplicates", [False, True])
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_update_matches_the_documented_rule(name, masked, duplicates):
+    rng = np.random.default_rng(1)
+    algo = make(name)
+    q = np.zeros((6, 4))
+    for _ in range(20):
+        batch = random_batch(rng, 64, 6, 4, masked, duplicates)
+        algo.batch_update(*batch)
+        q = reference_batch_update(q, batch, 0.3, 0.9)
+    np.testing.assert_allclose(algo.q_values(), q, rtol=1e-5, atol=1e-5)
+    assert np.abs(q).max() > 0.1  # the batches did move the table
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_all_variants_produce_the_same_table_and_greedy_actions(masked):
+    rng = np.random.default_rng(7)
+    algos = {name: make(name, 40, 5, learning_rate=0.5, discount=0.95) for name in NAMES}
+    for _ in range(50):
+        batch = random_batch(rng, 128, 40, 5, masked, duplicates=bool(rng.random() < 0.5))
+        for algo in algos.values():
+            algo.batch_update(*batch)
+    tables = {name: algo.q_values() for name, algo in algos.items()}
+    for name in NAMES[1:]:
+        np.testing.assert_allclose(tables[name], tables[NAMES[0]], rtol=1e-5, atol=1e-6)
+    states = np.arange(40)
+    masks = rng.random((40, 5)) < 0.7 if masked else None
+    if masks is not None:
+        masks[:, 0] = True
+    greedy = {name: algo.greedy_actions(states, masks) for name, algo in algos.items()}
+    for algo in algos.values():  # epsilon 0 selection is the greedy choice
+        algo.epsilon = 0.0
+    for name in NAMES:
+        np.testing.assert_array_equal(greedy[name], greedy[NAMES[0]])
+        np.testing.assert_array_equal(algos[name].select_actions(states, masks), greedy[name])
+
+
+def test_duplicates_get_one_ordinary_update_each_in_closed_form():
+    # k updates of one pair toward targets t_1..t_k: (1-lr)^k Q + sum lr (1-lr)^(k-j) t_j
+    for name in NAMES:
+        algo = make(name, 3, 2, learning_rate=0.5, discount=0.0)
+        algo.load_q_values(np.full((3, 2), 1.0, dtype=np.float32))
+        rewards = np.array([2.0, 4.0, 8.0])
+        n = len(rewards)
+        algo.batch_update(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), rewards,
+                          np.ones(n, dtype=np.int64), np.zeros(n, dtype=bool))
+        expected = 0.125 * 1.0 + 0.5 * (0.25 * 2.0 + 0.5 * 4.0 + 1.0 * 8.0)
+        assert algo.q_values()[0, 0] == pytest.approx(expected, rel=1e-6), name
+        # np.add.at would have given 1 + 0.5 * ((2-1) + (4-1) + (8-1)) = 6.5
+        assert algo.q_values()[0, 0] != pytest.approx(6.5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_single_update_is_the_textbook_rule_and_terminal_does_not_bootstrap(name):
+    algo = make(name, 3, 2, learning_rate=0.5, discount=0.9)
+    algo.load_q_values(np.array([[0, 0], [10, 4], [0, 0]], dtype=np.float32))
+    algo.update(0, 1, 1.0, 1, False)
+    assert algo.q_values()[0, 1] == pytest.approx(0.5 * (1.0 + 0.9 * 10))
+    algo.update(2, 0, 1.0, 1, True)
+    assert algo.q_values()[2, 0] == pytest.approx(0.5)
+    # masked bootstrap: only legal next actions count
+    algo.update(2, 1, 0.0, 1, False, next_mask=np.array([False, True]))
+    assert algo.q_values()[2, 1] == pytest.approx(0.5 * 0.9 * 4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_masked_epsilon_greedy_never_picks_an_illegal_action(name):
+    rng = np.random.default_rng(3)
+    algo = make(name, 10, 9, epsilon=0.5)
+    algo.load_q_values(rng.normal(size=(10, 9)).astype(np.float32))
+    states = rng.integers(0, 10, 5000)
+    masks = rng.random((5000, 9)) < 0.3
+    masks[np.arange(5000), rng.integers(0, 9, 5000)] = True
+    actions = algo.select_actions(states, masks)
+    assert masks[np.arange(5000), actions].all()
+    explored = actions != algo.greedy_actions(states, masks)
+    assert 0.3 < explored.mean() < 0.5  # about epsilon * (1 - 1/n_legal) of the choices
+    for i in range(200):
+        assert masks[i, algo.select_action(int(states[i]), masks[i])]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_greedy_ties_go_to_the_lowest_legal_index(name):
+    algo = make(name, 2, 5, epsilon=0.0)
+    algo.load_q_values(np.array([[1, 3, 3, 0, 3], [0, 0, 0, 0, 0]], dtype=np.float32))
+    assert algo.select_action(0) == 1
+    assert algo.select_action(0, np.array([True, False, True, True, True])) == 2
+    assert algo.select_action(1, np.array([False, False, False, True, True])) == 3
+    np.testing.assert_array_equal(algo.greedy_actions(np.array([0, 1])), [1, 0])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_exploration_is_uniform_over_legal_actions(name):
+    algo = make(name, 1, 6, epsilon=1.0)
+    mask = np.array([[True, False, True, False, True, True]])
+    actions = algo.select_actions(np.zeros(60_000, dtype=np.int64), np.repeat(mask, 60_000, 0))
+    counts = np.bincount(actions, minlength=6)
+    assert counts[[1, 3]].sum() == 0
+    expected = 60_000 / 4
+    assert np.all(np.abs(counts[[0, 2, 4, 5]] - expected) < 5 * np.sqrt(expected))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_actions_and_different_seed_different_actions(name):
+    states = np.zeros(200, dtype=np.int64)
+    a = make(name, 1, 9, epsilon=1.0, seed=5).select_actions(states)
+    b = make(name, 1, 9, epsilon=1.0, seed=5).select_actions(states)
+    c = make(name, 1, 9, epsilon=1.0, seed=6).select_actions(states)
+    np.testing.assert_array_equal(a, b)
+    assert (a != c).any()
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("kwargs", [{"learning_rate": 0.0}, {"learning_rate": 1.5},
+                                    {"discount": -0.1}, {"discount": 1.1},
+                                    {"epsilon": 2.0}])
+def test_out_of_range_hyper_parameters_raise_config_error(name, kwargs):
+    with pytest.raises(ConfigError, match=next(iter(kwargs))):
+        make(name, **kwargs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_train_episode_runs_to_truncation_and_learns_on_a_gymnasium_env(name):
+    import gymnasium as gym
+
+    env = gym.make("CliffWalking-v1", max_episode_steps=20)
+    algo = make(name, 48, 4, epsilon=1.0, learning_rate=0.5, discount=0.9)
+    total = algo.train_episode(env)
+    assert algo.step_count <= 20 and algo.episode_count == 1
+    assert total <= -algo.step_count  # every CliffWalking step costs at least 1
+    assert (algo.q_values() < 0).any()

@@ -1,0 +1,97 @@
+"""The command line, end to end, in subprocesses: a job, a sweep, bad input, a wheel."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run_cli(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 300):
+    return subprocess.run([sys.executable, "-m", "dist_classicrl.run", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def check_job_dir(job: Path, algorithm: str, steps: int) -> dict:
+    metrics = json.loads((job / "metrics.json").read_text())
+    for key in ("algorithm", "runtime", "env", "workers", "num_envs", "steps", "seed",
+                "steps_per_s", "train_time_s", "compile_time_s", "episodes", "eval", "status"):
+        assert key in metrics, key
+    assert metrics["algorithm"] == algorithm
+    assert metrics["status"] == "completed"
+    assert metrics["steps"] == steps
+    assert metrics["steps_per_s"] > 0
+    assert {"win_rate", "draw_rate", "loss_rate", "mean_return"} <= set(metrics["eval"])
+    q = np.load(job / "q_table.npy", allow_pickle=False)
+    assert q.dtype == np.float32 and q.shape == (3**9, 9)
+    assert np.abs(q).sum() > 0
+    header = (job / "learning_curve.csv").read_text().splitlines()[0]
+    assert header.startswith("step,")
+    assert (job / "learning_curve.png").read_bytes()[:8] == PNG_MAGIC
+    return metrics
+
+
+def test_default_job_writes_every_contract_file(tmp_path):
+    out = tmp_path / "job"
+    proc = run_cli(["steps=50000", f"hydra.run.dir={out}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    check_job_dir(out, "optimal", 50_000)
+    assert "win" in proc.stdout and "loss" in proc.stdout  # the one-screen summary
+
+
+def test_multirun_over_the_three_variants_writes_a_summary(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli(["-m", "algorithm=list,numpy,optimal", "steps=20000",
+                    f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for i, name in enumerate(["list", "numpy", "optimal"]):
+        check_job_dir(sweep / str(i), name, 20_000)
+    table = (sweep / "summary.md").read_text().splitlines()
+    assert len(table) == 2 + 3
+    assert [line.split("|")[3].strip() for line in table[2:]] == ["list", "numpy", "optimal"]
+    csv_lines = (sweep / "summary.csv").read_text().splitlines()
+    assert len(csv_lines) == 4 and "steps_per_s" in csv_lines[0]
+    assert (sweep / "throughput.png").read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.parametrize("args", [["algorithm=foo"], ["steps=0"], ["env=gym", "env.id=Nope-v0"],
+                                  ["-m", "algorithm=list,foo"], ["env.num_envs=abc"]])
+def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, args):
+    proc = run_cli([*args, f"hydra.run.dir={tmp_path / 'x'}",
+                    f"hydra.sweep.dir={tmp_path / 'y'}"], cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dist_classicrl: error: ")
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()  # no work done
+
+
+def test_configs_are_found_from_a_built_wheel_in_another_directory(tmp_path):
+    wheels = tmp_path / "wheels"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                            str(wheels), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    (wheel,) = wheels.glob("dist_classicrl-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "dist_classicrl/conf/config.yaml" in names
+    assert "dist_classicrl/conf/algorithm/optimal.yaml" in names
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
+    where = subprocess.run([sys.executable, "-c", "import dist_classicrl.conf as c; print(c.__file__)"],
+                           cwd=elsewhere, capture_output=True, text=True, env=env, timeout=60)
+    assert where.stdout.strip().startswith(str(site)), where.stdout + where.stderr
+    proc = run_cli(["steps=5000", "env.num_envs=8", f"hydra.run.dir={elsewhere / 'run'}"],
+                   cwd=elsewhere, env=env)
+    assert proc.returncode == 0, proc.stderr
+    check_job_dir(elsewhere / "run", "optimal", 5000)

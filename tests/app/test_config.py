@@ -1,0 +1,97 @@
+"""Config groups compose, validate and build; bad values fail with one clear line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from dist_classicrl.app.config import validate
+from dist_classicrl.app.job import build
+from dist_classicrl.app.preflight import preflight
+from dist_classicrl.errors import ConfigError
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+GROUPS = {g: sorted(p.stem for p in (CONF / g).glob("*.yaml")) for g in
+          ("algorithm", "runtime", "env", "wrapper")}
+ENV_NEEDS = {"gym": ["env.id=Taxi-v4"]}
+OPTIONS = [(g, o) for g, opts in GROUPS.items() for o in opts]
+
+
+def test_default_config_is_optimal_single_tictactoe_no_wrapper(compose_config):
+    cfg = compose_config()
+    assert cfg.algorithm._target_ == "dist_classicrl.algorithms.OptimalQLearning"
+    assert cfg.runtime._target_ == "dist_classicrl.runtimes.SingleRuntime"
+    assert cfg.env.kind == "tictactoe"
+    assert cfg.wrapper._target_ is None
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_option_of_every_group_composes_validates_and_builds(compose_config, group, option):
+    cfg = compose_config([f"{group}={option}", *ENV_NEEDS.get(option, [])])
+    validate(cfg)
+    algorithm, env, runtime, epsilon, _ = build(cfg)
+    assert algorithm.q_values().shape == (env.n_states, env.n_actions)
+    assert epsilon(0) == cfg.schedule.epsilon.start
+    assert runtime.name == "single"
+    env.close()
+
+
+def test_documented_override_names_exist(compose_config):
+    cfg = compose_config(["steps=123", "seed=4", "env.num_envs=3"])
+    assert (cfg.steps, cfg.seed, cfg.env.num_envs) == (123, 4, 3)
+
+
+def test_each_algorithm_option_builds_its_variant(compose_config):
+    for option in GROUPS["algorithm"]:
+        algorithm, env, *_ = build(compose_config([f"algorithm={option}"]))
+        assert algorithm.name == option
+        env.close()
+
+
+BAD = [
+    (["algorithm=foo"], "algorithm=foo is not a known option: allowed are list, numpy, optimal"),
+    (["env=nope"], "env=nope is not a known option"),
+    (["algorithm.lerning_rate=0.1"], "algorithm.lerning_rate: no such key"),
+    (["steps=abc"], "steps: Value 'abc'"),
+    (["env.num_envs=ten"], "env.num_envs: Value 'ten'"),
+    (["steps=0"], "steps=0 is not allowed"),
+    (["steps=-5"], "steps=-5 is not allowed"),
+    (["env.num_envs=0"], "env.num_envs=0 is not allowed"),
+    (["schedule.learning_rate.start=0"], "schedule.learning_rate.start=0.0 is out of range"),
+    (["schedule.learning_rate.end=1.5"], "schedule.learning_rate.end=1.5 is out of range"),
+    (["algorithm.discount=1.01"], "algorithm.discount=1.01 is out of range"),
+    (["algorithm.discount=-0.5"], "algorithm.discount=-0.5 is out of range"),
+    (["schedule.epsilon.start=1.2"], "schedule.epsilon.start=1.2 is out of range"),
+    (["schedule.epsilon.kind=cosine"], "schedule.epsilon.kind='cosine' is unknown"),
+    (["env=gym", "env.id=NoSuchEnv-v0"], "env.id='NoSuchEnv-v0' is not a registered"),
+    (["env=gym", "env.id=Taxi-v9"], "did you mean Taxi-v4"),
+    (["env=gym", "env.id=CartPole-v1"], "observation space is Box(4,), not Discrete"),
+    (["env=gym"], "env.kind=gym needs env.id"),
+    (["env=frozenlake", "env.kwargs.map_name=5x5"], "failed: KeyError"),
+    (["-m", "algorithm=list,nope"], "algorithm=nope is not a known option"),
+    (["-m", "steps=10,0"], "steps=0 is not allowed"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_naming_the_value(argv, message):
+    with pytest.raises(ConfigError) as info:
+        preflight(argv)
+    text = str(info.value)
+    assert message in text
+    assert "\n" not in text
+
+
+def test_good_sweep_passes_preflight():
+    preflight(["-m", "algorithm=list,numpy,optimal", "steps=1000", "hydra.sweep.dir=/tmp/x"])
+
+
+def test_config_yaml_files_hold_values_under_a_schema():
+    for group, options in GROUPS.items():
+        for option in options:
+            data = OmegaConf.load(CONF / group / f"{option}.yaml")
+            defaults = list(data.get("defaults", []))
+            assert defaults[-1] == "_self_", f"{group}/{option}"
+            assert defaults[0] in (f"base_{group}", "gym"), f"{group}/{option}"

@@ -1,0 +1,71 @@
+"""SingleRuntime: budgets, schedules, evaluation, and learning quality against references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dist_classicrl.algorithms import VARIANTS
+from dist_classicrl.envs import TicTacToeEnv, make_env
+from dist_classicrl.runtimes import SingleRuntime
+from dist_classicrl.schedules import Schedule
+
+
+def train(name: str, env, steps: int, eval_points: int = 4, seed: int = 0):
+    eps = Schedule(1.0, 0.05, steps // 2, "linear")
+    lr = Schedule(0.5, 0.01, steps, "linear")
+    algo = VARIANTS[name](env.n_states, env.n_actions, learning_rate=0.5, discount=0.99,
+                          epsilon=1.0, seed=seed)
+    runtime = SingleRuntime(eval_points=eval_points, progress=False)
+    return algo, runtime.train(algo, env, steps, eps, lr, seed=seed)
+
+
+@pytest.mark.parametrize("num_envs", [1, 7, 64])
+def test_learns_exactly_the_step_budget_even_when_it_is_not_a_multiple_of_num_envs(num_envs):
+    algo, result = train("numpy", TicTacToeEnv(num_envs, seed=0), 1001)
+    assert result.steps == 1001
+    assert algo.step_count == 1001
+    assert result.status == "completed"
+    assert [row["step"] for row in result.curve][-1] == 1001
+    assert len(result.curve) == 4
+
+
+def test_schedules_are_applied_by_global_step():
+    _, result = train("optimal", TicTacToeEnv(16, seed=0), 20_000, eval_points=10)
+    eps = [row["epsilon"] for row in result.curve]
+    lrs = [row["learning_rate"] for row in result.curve]
+    assert eps[0] > eps[3] > eps[-1] == pytest.approx(0.05)  # reaches its end at half-way
+    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
+
+
+def test_same_seed_gives_the_same_q_table_and_another_seed_does_not():
+    _, a = train("optimal", TicTacToeEnv(8, seed=3), 30_000, seed=3)
+    _, b = train("optimal", TicTacToeEnv(8, seed=3), 30_000, seed=3)
+    _, c = train("optimal", TicTacToeEnv(8, seed=4), 30_000, seed=4)
+    np.testing.assert_array_equal(a.q_table, b.q_table)
+    assert not np.array_equal(a.q_table, c.q_table)
+
+
+def test_untrained_policy_is_far_from_optimal_so_the_gap_bar_means_something():
+    env = make_env("gym", num_envs=4, seed=0, id="Taxi-v4")
+    result = env.evaluate_greedy(np.zeros((env.n_states, env.n_actions), np.float32), 0.99)
+    assert result["optimality_gap"] > 1.0
+
+
+def test_interrupt_keeps_the_partial_table_and_says_interrupted(monkeypatch):
+    env = TicTacToeEnv(4, seed=0)
+    calls = {"n": 0}
+    original = env.step
+
+    def step_then_interrupt(actions):
+        calls["n"] += 1
+        if calls["n"] == 500:
+            raise KeyboardInterrupt
+        return original(actions)
+
+    monkeypatch.setattr(env, "step", step_then_interrupt)
+    _, result = train("optimal", env, 100_000)
+    assert result.status == "interrupted"
+    assert 0 < result.steps < 100_000
+    assert np.abs(result.q_table).sum() > 0
+    assert "win_rate" in result.eval
