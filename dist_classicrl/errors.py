@@ -26,7 +26,9 @@ def check_range(
     if not (above and below):
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
-        raise ConfigError(f"{name}={value!r} is out of range: allowed is {left}{low}, {high}{right}")
+        raise ConfigError(
+            f"{name}={value!r} is out of range: allowed is {left}{low}, {high}{right}"
+        )
 
 
 def check_positive_int(name: str, value: int, minimum: int = 1) -> None:

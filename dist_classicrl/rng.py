@@ -36,7 +36,8 @@ def next_u64(state: np.ndarray) -> np.uint64:
 @njit(cache=True, inline="always")
 def uniform(state: np.ndarray) -> float:
     """A float in [0, 1) with 53 random bits."""
-    return float(next_u64(state) >> np.uint64(11)) * _TO_UNIT
+    # via int64: a signed conversion is one instruction, an unsigned one is several
+    return float(np.int64(next_u64(state) >> np.uint64(11))) * _TO_UNIT
 
 
 @njit(cache=True, inline="always")

@@ -30,7 +30,9 @@ class Schedule:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ConfigError(f"schedule kind {self.kind!r} is unknown: allowed are {', '.join(KINDS)}")
+            raise ConfigError(
+                f"schedule kind {self.kind!r} is unknown: allowed are {', '.join(KINDS)}"
+            )
         if self.kind == "exponential" and (self.start <= 0 or self.end <= 0):
             raise ConfigError(
                 f"an exponential schedule needs start and end > 0, got {self.start} and {self.end}"

@@ -15,10 +15,13 @@ class TrainingStatistics:
     since the previous call (one learning-curve point) and `summary()` the totals.
     """
 
+    #: ``running_return`` / ``running_length`` hold the unfinished episode of each env;
+    #: fused kernels update them in place and report finished episodes as sums.
+
     def __init__(self, num_envs: int) -> None:
         self.start_time = time.perf_counter()
-        self._running_return = np.zeros(num_envs)
-        self._running_length = np.zeros(num_envs, dtype=np.int64)
+        self.running_return = np.zeros(num_envs)
+        self.running_length = np.zeros(num_envs, dtype=np.int64)
         self.episodes = 0
         self._return_sum = 0.0
         self._return_sq_sum = 0.0
@@ -30,19 +33,24 @@ class TrainingStatistics:
 
         A shorter batch (the last, cut to the step budget) covers the first envs."""
         n = len(rewards)
-        running_return, running_length = self._running_return[:n], self._running_length[:n]
+        running_return, running_length = self.running_return[:n], self.running_length[:n]
         running_return += rewards
         running_length += 1
         if done.any():
             returns = running_return[done]
             lengths = running_length[done]
-            self.record_episodes(len(returns), float(returns.sum()), int(lengths.sum()),
-                                 float(np.square(returns).sum()))
+            self.record_episodes(
+                len(returns),
+                float(returns.sum()),
+                int(lengths.sum()),
+                float(np.square(returns).sum()),
+            )
             running_return[done] = 0.0
             running_length[done] = 0
 
-    def record_episodes(self, count: int, return_sum: float, length_sum: int,
-                        return_sq_sum: float = float("nan")) -> None:
+    def record_episodes(
+        self, count: int, return_sum: float, length_sum: int, return_sq_sum: float = float("nan")
+    ) -> None:
         """Add `count` finished episodes given by their sums (used by fused kernels)."""
         self.episodes += count
         self._return_sum += return_sum
@@ -70,7 +78,9 @@ class TrainingStatistics:
         return {
             "episodes": n,
             "mean_return": mean,
-            "std_return": float(np.sqrt(max(var, 0.0))) if n and not np.isnan(var) else float("nan"),
+            "std_return": float(np.sqrt(max(var, 0.0)))
+            if n and not np.isnan(var)
+            else float("nan"),
             "mean_episode_length": self._length_sum / n if n else float("nan"),
             "wall_time_s": time.perf_counter() - self.start_time,
         }

@@ -42,8 +42,15 @@ class BaseAlgorithm(ABC):
     #: The config name of the variant (``list``, ``numpy``, ``optimal``).
     name: ClassVar[str]
 
-    def __init__(self, n_states: int, n_actions: int, learning_rate: float = 0.1,
-                 discount: float = 0.99, epsilon: float = 0.1, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        n_states: int,
+        n_actions: int,
+        learning_rate: float = 0.1,
+        discount: float = 0.99,
+        epsilon: float = 0.1,
+        seed: int | None = None,
+    ) -> None:
         check_positive_int("n_states", n_states)
         check_positive_int("n_actions", n_actions)
         check_range("algorithm.learning_rate", learning_rate, 0.0, 1.0, low_open=True)
@@ -80,14 +87,27 @@ class BaseAlgorithm(ABC):
         """Epsilon-greedy actions ``int64[n]`` for a batch of states."""
 
     @abstractmethod
-    def update(self, state: int, action: int, reward: float, next_state: int,
-               terminated: bool, next_mask: np.ndarray | None = None) -> None:
+    def update(
+        self,
+        state: int,
+        action: int,
+        reward: float,
+        next_state: int,
+        terminated: bool,
+        next_mask: np.ndarray | None = None,
+    ) -> None:
         """Learn from one transition."""
 
     @abstractmethod
-    def batch_update(self, states: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
-                     next_states: np.ndarray, terminated: np.ndarray,
-                     next_masks: np.ndarray | None = None) -> None:
+    def batch_update(
+        self,
+        states: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_states: np.ndarray,
+        terminated: np.ndarray,
+        next_masks: np.ndarray | None = None,
+    ) -> None:
         """Learn from a batch of simultaneous transitions (module docstring)."""
 
     def greedy_actions(self, states: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
@@ -107,8 +127,14 @@ class BaseAlgorithm(ABC):
             action = self.select_action(int(obs), None if mask is None else np.asarray(mask, bool))
             obs_next, reward, terminated, truncated, info = env.step(action)
             next_mask = info.get("action_mask")
-            self.update(int(obs), action, float(reward), int(obs_next), bool(terminated),
-                        None if next_mask is None else np.asarray(next_mask, bool))
+            self.update(
+                int(obs),
+                action,
+                float(reward),
+                int(obs_next),
+                bool(terminated),
+                None if next_mask is None else np.asarray(next_mask, bool),
+            )
             obs, mask = obs_next, next_mask
             total += float(reward)
             self.step_count += 1

@@ -61,25 +61,37 @@ class ListQLearning(BaseAlgorithm):
         if masks is None:
             actions = [self._choose(q[s], None) for s in states.tolist()]
         else:
-            actions = [self._choose(q[s], m) for s, m in zip(states.tolist(), masks.tolist(),
-                                                             strict=True)]
+            actions = [
+                self._choose(q[s], m) for s, m in zip(states.tolist(), masks.tolist(), strict=True)
+            ]
         return np.array(actions, dtype=np.int64)
 
-    def update(self, state: int, action: int, reward: float, next_state: int,
-               terminated: bool, next_mask: np.ndarray | None = None) -> None:
+    def update(
+        self,
+        state: int,
+        action: int,
+        reward: float,
+        next_state: int,
+        terminated: bool,
+        next_mask: np.ndarray | None = None,
+    ) -> None:
         legal = None if next_mask is None else next_mask.tolist()
         target = reward + self.discount * self._bootstrap(next_state, terminated, legal)
         row = self.q_table[state]
         row[action] += self.learning_rate * (target - row[action])
 
-    def batch_update(self, states, actions, rewards, next_states, terminated,
-                     next_masks=None) -> None:
+    def batch_update(
+        self, states, actions, rewards, next_states, terminated, next_masks=None
+    ) -> None:
         legal = [None] * len(states) if next_masks is None else next_masks.tolist()
         gamma, lr, q = self.discount, self.learning_rate, self.q_table
         # Targets first, from the table as it was before the batch; then apply in order.
-        targets = [r + gamma * self._bootstrap(s2, d, m) for r, s2, d, m in
-                   zip(rewards.tolist(), next_states.tolist(), terminated.tolist(), legal,
-                       strict=True)]
+        targets = [
+            r + gamma * self._bootstrap(s2, d, m)
+            for r, s2, d, m in zip(
+                rewards.tolist(), next_states.tolist(), terminated.tolist(), legal, strict=True
+            )
+        ]
         for s, a, target in zip(states.tolist(), actions.tolist(), targets, strict=True):
             row = q[s]
             row[a] += lr * (target - row[a])

@@ -50,11 +50,24 @@ class NumpyQLearning(BaseAlgorithm):
             actions = np.where(explore, random_actions, actions)
         return actions.astype(np.int64, copy=False)
 
-    def update(self, state: int, action: int, reward: float, next_state: int,
-               terminated: bool, next_mask: np.ndarray | None = None) -> None:
+    def update(
+        self,
+        state: int,
+        action: int,
+        reward: float,
+        next_state: int,
+        terminated: bool,
+        next_mask: np.ndarray | None = None,
+    ) -> None:
         masks = None if next_mask is None else next_mask[None, :]
-        self.batch_update(np.array([state]), np.array([action]), np.array([reward]),
-                          np.array([next_state]), np.array([terminated]), masks)
+        self.batch_update(
+            np.array([state]),
+            np.array([action]),
+            np.array([reward]),
+            np.array([next_state]),
+            np.array([terminated]),
+            masks,
+        )
 
     def _targets(self, rewards, next_states, terminated, next_masks) -> np.ndarray:
         rows = self.q_table[next_states]
@@ -65,8 +78,9 @@ class NumpyQLearning(BaseAlgorithm):
             boot[~next_masks.any(axis=1)] = 0.0
         return rewards + self.discount * np.where(terminated, 0.0, boot.astype(np.float64))
 
-    def batch_update(self, states, actions, rewards, next_states, terminated,
-                     next_masks=None) -> None:
+    def batch_update(
+        self, states, actions, rewards, next_states, terminated, next_masks=None
+    ) -> None:
         targets = self._targets(rewards, next_states, terminated, next_masks)
         lr = self.learning_rate
         flat_q = self.q_table.reshape(-1)

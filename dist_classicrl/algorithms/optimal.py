@@ -7,11 +7,21 @@ come from the variant's own seeded SplitMix64 state (`dist_classicrl.rng`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit
 
+from dist_classicrl.algorithms import fused
 from dist_classicrl.algorithms.base import BaseAlgorithm
+from dist_classicrl.envs.base import DistClassicRLEnv
+from dist_classicrl.envs.tabular import TabularEnv
+from dist_classicrl.envs.tictactoe import POW3, TicTacToeEnv
 from dist_classicrl.rng import make_state, randint, uniform
+from dist_classicrl.stats import TrainingStatistics
+
+#: ``run(n_steps, stats)``: train `n_steps` transitions in one compiled call.
+FusedTrainer = Callable[[int, TrainingStatistics], None]
 
 _NO_MASK = np.ones((1, 1), dtype=np.bool_)
 
@@ -63,8 +73,19 @@ def select_actions_kernel(q, states, masks, masked, epsilon, rng, out):
 
 
 @njit(cache=True)
-def batch_update_kernel(q, states, actions, rewards, next_states, terminated, next_masks,
-                        masked, learning_rate, discount, targets):
+def batch_update_kernel(
+    q,
+    states,
+    actions,
+    rewards,
+    next_states,
+    terminated,
+    next_masks,
+    masked,
+    learning_rate,
+    discount,
+    targets,
+):
     """The documented batch semantics: all targets from the pre-batch table, then the
     updates in batch order. `targets` is caller-provided scratch of length n."""
     n = states.shape[0]
@@ -98,14 +119,99 @@ class OptimalQLearning(BaseAlgorithm):
     def load_q_values(self, values: np.ndarray) -> None:
         self.q_table[...] = values
 
-    def warm_up(self) -> None:
-        """Compile (or load from the cache) every kernel on a tiny batch."""
-        saved = self.q_table.copy()
+    def warm_up(self, env: DistClassicRLEnv | None = None) -> None:
+        """Compile (or load from the cache) the kernels, on throwaway copies: the batch
+        kernels, and the fused kernel for `env` if it has one."""
+        twin = OptimalQLearning(self.n_states, self.n_actions, seed=0)
         s = np.zeros(1, dtype=np.int64)
         for masks in (None, np.ones((1, self.n_actions), dtype=np.bool_)):
-            actions = self.select_actions(s, masks)
-            self.batch_update(s, actions, np.zeros(1), s, np.zeros(1, dtype=np.bool_), masks)
-        self.q_table[...] = saved
+            actions = twin.select_actions(s, masks)
+            twin.batch_update(s, actions, np.zeros(1), s, np.zeros(1, dtype=np.bool_), masks)
+        env_twin = None
+        if isinstance(env, TicTacToeEnv):
+            env_twin = TicTacToeEnv(1, seed=0)
+        elif isinstance(env, TabularEnv):
+            env_twin = TabularEnv(env.model, 1, env.max_episode_steps, seed=0)
+        if env_twin is not None:
+            env_twin.reset()
+            run = twin.fused_trainer(env_twin)
+            if run is not None:
+                run(1, TrainingStatistics(1))
+
+    def fused_trainer(self, env: DistClassicRLEnv) -> FusedTrainer | None:
+        """A trainer that runs choose-step-learn inside one Numba loop on `env`'s own
+        state (`algorithms.fused`), or None if `env` does not step in Numba."""
+        n = env.num_envs
+        actions = np.empty(n, dtype=np.int64)
+        states = np.empty(n, dtype=np.int64)
+        targets = np.empty(n)
+        totals = np.zeros(4)
+
+        def finish(stats: TrainingStatistics) -> None:
+            stats.record_episodes(
+                int(totals[0]), float(totals[1]), int(totals[3]), float(totals[2])
+            )
+
+        if isinstance(env, TicTacToeEnv):
+
+            def run(n_steps: int, stats: TrainingStatistics) -> None:
+                totals[:] = 0.0
+                fused.train_tictactoe(
+                    self.q_table,
+                    n_steps,
+                    self.epsilon,
+                    self.learning_rate,
+                    self.discount,
+                    self.rng_state,
+                    env.codes,
+                    env.counts,
+                    env.rng_state,
+                    env.winner,
+                    env.empty_bits,
+                    POW3,
+                    actions,
+                    states,
+                    targets,
+                    stats.running_return,
+                    stats.running_length,
+                    totals,
+                )
+                finish(stats)
+
+            return run
+        if isinstance(env, TabularEnv):
+            m = env.model
+
+            def run(n_steps: int, stats: TrainingStatistics) -> None:
+                totals[:] = 0.0
+                fused.train_tabular(
+                    self.q_table,
+                    n_steps,
+                    self.epsilon,
+                    self.learning_rate,
+                    self.discount,
+                    self.rng_state,
+                    env.states,
+                    env.t,
+                    env.cum,
+                    m.next_states,
+                    m.rewards,
+                    m.terminated,
+                    m.n_outcomes,
+                    env.initial_cum,
+                    env.max_episode_steps or 0,
+                    env.rng_state,
+                    actions,
+                    states,
+                    targets,
+                    stats.running_return,
+                    stats.running_length,
+                    totals,
+                )
+                finish(stats)
+
+            return run
+        return None
 
     def select_action(self, state: int, mask: np.ndarray | None = None) -> int:
         masks = None if mask is None else mask[None, :]
@@ -114,28 +220,53 @@ class OptimalQLearning(BaseAlgorithm):
     def select_actions(self, states: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
         out = np.empty(len(states), dtype=np.int64)
         masked = masks is not None
-        select_actions_kernel(self.q_table, np.asarray(states, dtype=np.int64),
-                              masks if masked else _NO_MASK, masked, self.epsilon,
-                              self.rng_state, out)
+        select_actions_kernel(
+            self.q_table,
+            np.asarray(states, dtype=np.int64),
+            masks if masked else _NO_MASK,
+            masked,
+            self.epsilon,
+            self.rng_state,
+            out,
+        )
         return out
 
-    def update(self, state: int, action: int, reward: float, next_state: int,
-               terminated: bool, next_mask: np.ndarray | None = None) -> None:
+    def update(
+        self,
+        state: int,
+        action: int,
+        reward: float,
+        next_state: int,
+        terminated: bool,
+        next_mask: np.ndarray | None = None,
+    ) -> None:
         masks = None if next_mask is None else next_mask[None, :]
-        self.batch_update(np.array([state], dtype=np.int64), np.array([action], dtype=np.int64),
-                          np.array([reward], dtype=np.float64),
-                          np.array([next_state], dtype=np.int64), np.array([terminated]), masks)
+        self.batch_update(
+            np.array([state], dtype=np.int64),
+            np.array([action], dtype=np.int64),
+            np.array([reward], dtype=np.float64),
+            np.array([next_state], dtype=np.int64),
+            np.array([terminated]),
+            masks,
+        )
 
-    def batch_update(self, states, actions, rewards, next_states, terminated,
-                     next_masks=None) -> None:
+    def batch_update(
+        self, states, actions, rewards, next_states, terminated, next_masks=None
+    ) -> None:
         n = len(states)
         if self._targets.shape[0] < n:
             self._targets = np.empty(n)
         masked = next_masks is not None
-        batch_update_kernel(self.q_table, np.asarray(states, dtype=np.int64),
-                            np.asarray(actions, dtype=np.int64),
-                            np.asarray(rewards, dtype=np.float64),
-                            np.asarray(next_states, dtype=np.int64),
-                            np.asarray(terminated, dtype=np.bool_),
-                            next_masks if masked else _NO_MASK, masked, self.learning_rate,
-                            self.discount, self._targets)
+        batch_update_kernel(
+            self.q_table,
+            np.asarray(states, dtype=np.int64),
+            np.asarray(actions, dtype=np.int64),
+            np.asarray(rewards, dtype=np.float64),
+            np.asarray(next_states, dtype=np.int64),
+            np.asarray(terminated, dtype=np.bool_),
+            next_masks if masked else _NO_MASK,
+            masked,
+            self.learning_rate,
+            self.discount,
+            self._targets,
+        )

@@ -44,23 +44,32 @@ class SchedulesConfig:
     """``schedule`` node: the runtime sets epsilon and the learning rate from these."""
 
     epsilon: ScheduleConfig = field(
-        default_factory=lambda: ScheduleConfig(start=1.0, end=0.05, kind="linear", fraction=0.5))
+        default_factory=lambda: ScheduleConfig(start=1.0, end=0.05, kind="linear", fraction=0.5)
+    )
     learning_rate: ScheduleConfig = field(
-        default_factory=lambda: ScheduleConfig(start=0.5, end=0.01, kind="linear", fraction=1.0))
+        default_factory=lambda: ScheduleConfig(start=0.5, end=0.01, kind="linear", fraction=1.0)
+    )
 
     def __post_init__(self) -> None:
-        for name, sched, low_open in (("epsilon", self.epsilon, False),
-                                      ("learning_rate", self.learning_rate, True)):
+        for name, sched, low_open in (
+            ("epsilon", self.epsilon, False),
+            ("learning_rate", self.learning_rate, True),
+        ):
             for end in ("start", "end"):
-                check_range(f"schedule.{name}.{end}", getattr(sched, end), 0.0, 1.0,
-                            low_open=low_open)
+                check_range(
+                    f"schedule.{name}.{end}", getattr(sched, end), 0.0, 1.0, low_open=low_open
+                )
             if sched.kind not in KINDS:
-                raise ConfigError(f"schedule.{name}.kind={sched.kind!r} is unknown: "
-                                  f"allowed are {', '.join(KINDS)}")
+                raise ConfigError(
+                    f"schedule.{name}.kind={sched.kind!r} is unknown: "
+                    f"allowed are {', '.join(KINDS)}"
+                )
             check_range(f"schedule.{name}.fraction", sched.fraction, 0.0, 1.0, low_open=True)
             if sched.kind == "exponential" and min(sched.start, sched.end) <= 0:
-                raise ConfigError(f"schedule.{name}: an exponential schedule needs start and "
-                                  f"end > 0, got {sched.start} and {sched.end}")
+                raise ConfigError(
+                    f"schedule.{name}: an exponential schedule needs start and "
+                    f"end > 0, got {sched.start} and {sched.end}"
+                )
 
 
 @dataclass

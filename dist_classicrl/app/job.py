@@ -30,8 +30,10 @@ def build_env(cfg: DictConfig) -> DistClassicRLEnv:
 
 def build_schedules(cfg: DictConfig) -> tuple[Schedule, Schedule]:
     """(epsilon, learning rate) schedules over the job's step budget."""
+
     def one(node: DictConfig) -> Schedule:
         return Schedule(node.start, node.end, math.ceil(node.fraction * cfg.steps), node.kind)
+
     return one(cfg.schedule.epsilon), one(cfg.schedule.learning_rate)
 
 
@@ -39,8 +41,14 @@ def build(cfg: DictConfig) -> tuple[Any, DistClassicRLEnv, Any, Schedule, Schedu
     """(algorithm, env, runtime, epsilon schedule, learning-rate schedule)."""
     env = build_env(cfg)
     epsilon, learning_rate = build_schedules(cfg)
-    algorithm = instantiate(cfg.algorithm, n_states=env.n_states, n_actions=env.n_actions,
-                            learning_rate=learning_rate(0), epsilon=epsilon(0), seed=cfg.seed)
+    algorithm = instantiate(
+        cfg.algorithm,
+        n_states=env.n_states,
+        n_actions=env.n_actions,
+        learning_rate=learning_rate(0),
+        epsilon=epsilon(0),
+        seed=cfg.seed,
+    )
     runtime = instantiate(cfg.runtime)
     return algorithm, env, runtime, epsilon, learning_rate
 
@@ -59,9 +67,16 @@ def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str
     out_dir.mkdir(parents=True, exist_ok=True)
     algorithm, env, runtime, epsilon, learning_rate = build(cfg)
     metrics: dict[str, Any] = {
-        "algorithm": algorithm.name, "runtime": runtime.name, "env": env.name,
-        "env_config": choices.get("env", env.name), "workers": 1, "num_envs": env.num_envs,
-        "steps": 0, "seed": cfg.seed, "n_states": env.n_states, "n_actions": env.n_actions,
+        "algorithm": algorithm.name,
+        "runtime": runtime.name,
+        "env": env.name,
+        "env_config": choices.get("env", env.name),
+        "workers": 1,
+        "num_envs": env.num_envs,
+        "steps": 0,
+        "seed": cfg.seed,
+        "n_states": env.n_states,
+        "n_actions": env.n_actions,
         "status": "failed",
     }
     try:
@@ -73,18 +88,27 @@ def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str
         raise
     finally:
         env.close()
-    metrics.update({
-        "workers": result.workers, "steps": result.steps,
-        "steps_per_s": result.steps_per_s, "train_time_s": result.train_time_s,
-        "compile_time_s": result.compile_time_s, "eval_time_s": result.eval_time_s,
-        "episodes": result.statistics["episodes"],
-        "train_mean_return": result.statistics["mean_return"],
-        "eval": result.eval, "status": result.status,
-    })
+    metrics.update(
+        {
+            "workers": result.workers,
+            "steps": result.steps,
+            "steps_per_s": result.steps_per_s,
+            "train_time_s": result.train_time_s,
+            "compile_time_s": result.compile_time_s,
+            "eval_time_s": result.eval_time_s,
+            "episodes": result.statistics["episodes"],
+            "train_mean_return": result.statistics["mean_return"],
+            "eval": result.eval,
+            "status": result.status,
+        }
+    )
     np.save(out_dir / "q_table.npy", result.q_table)
     write_csv(out_dir / "learning_curve.csv", result.curve)
-    plot_learning_curve(result.curve, out_dir / "learning_curve.png",
-                        title=f"{algorithm.name} / {runtime.name} / {env.name}")
+    plot_learning_curve(
+        result.curve,
+        out_dir / "learning_curve.png",
+        title=f"{algorithm.name} / {runtime.name} / {env.name}",
+    )
     _write_json(out_dir / "metrics.json", metrics)
     (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     return metrics
@@ -107,12 +131,16 @@ def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
         f"and eval {metrics['eval_time_s']:.2f} s excluded)",
     ]
     if "win_rate" in ev:
-        lines.append(f"  greedy policy  win {ev['win_rate']:.2%}  draw {ev['draw_rate']:.2%}  "
-                     f"loss {ev['loss_rate']:.2%}  (exact, vs random opponent)")
+        lines.append(
+            f"  greedy policy  win {ev['win_rate']:.2%}  draw {ev['draw_rate']:.2%}  "
+            f"loss {ev['loss_rate']:.2%}  (exact, vs random opponent)"
+        )
     if "optimality_gap" in ev:
-        lines.append(f"  greedy policy  optimality gap {ev['optimality_gap']:.2%} "
-                     f"(value {ev['policy_value']:.4f} vs optimum {ev['optimal_value']:.4f}, "
-                     "value iteration)")
+        lines.append(
+            f"  greedy policy  optimality gap {ev['optimality_gap']:.2%} "
+            f"(value {ev['policy_value']:.4f} vs optimum {ev['optimal_value']:.4f}, "
+            "value iteration)"
+        )
     lines.append(f"  mean return    {ev.get('mean_return', float('nan')):.4f} (greedy)")
     lines.append(f"  outputs        {out_dir}")
     return "\n".join(lines)

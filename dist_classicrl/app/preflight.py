@@ -27,9 +27,25 @@ CONFIG_MODULE = "dist_classicrl.conf"
 CONFIG_NAME = "config"
 
 #: Flags after which Hydra does something other than running jobs: leave it to Hydra.
-_HYDRA_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i",
-                     "--shell-completion", "-sc", "--version", "--config-name", "-cn",
-                     "--config-path", "-cp", "--config-dir", "-cd", "--experimental-rerun"}
+_HYDRA_INFO_FLAGS = {
+    "--help",
+    "-h",
+    "--hydra-help",
+    "--cfg",
+    "-c",
+    "--info",
+    "-i",
+    "--shell-completion",
+    "-sc",
+    "--version",
+    "--config-name",
+    "-cn",
+    "--config-path",
+    "-cp",
+    "--config-dir",
+    "-cd",
+    "--experimental-rerun",
+}
 
 
 def _first_line(text: str) -> str:

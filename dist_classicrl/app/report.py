@@ -9,7 +9,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -38,15 +38,21 @@ def plot_learning_curve(curve: list[dict[str, float]], path: Path, title: str) -
     """Training return and greedy evaluation against env steps."""
     steps = [r["step"] for r in curve]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    top.plot(steps, [r["train_mean_return"] for r in curve], "o-", label="training (epsilon-greedy)")
-    top.plot(steps, [r.get("eval_mean_return", float("nan")) for r in curve], "s-",
-             label="greedy policy")
+    top.plot(
+        steps, [r["train_mean_return"] for r in curve], "o-", label="training (epsilon-greedy)"
+    )
+    top.plot(
+        steps, [r.get("eval_mean_return", float("nan")) for r in curve], "s-", label="greedy policy"
+    )
     top.set_ylabel("mean return per episode")
     top.legend()
     top.grid(alpha=0.3)
     if curve and "eval_win_rate" in curve[0]:
-        for key, label in (("eval_win_rate", "win"), ("eval_draw_rate", "draw"),
-                           ("eval_loss_rate", "loss")):
+        for key, label in (
+            ("eval_win_rate", "win"),
+            ("eval_draw_rate", "draw"),
+            ("eval_loss_rate", "loss"),
+        ):
             bottom.plot(steps, [r[key] for r in curve], "o-", label=label)
         bottom.set_ylabel("greedy outcome rate (exact)")
         bottom.legend()

@@ -16,8 +16,22 @@ import yaml
 
 from dist_classicrl.app.report import plot_sweep_throughput, write_csv, write_markdown
 
-COLUMNS = ["job", "overrides", "algorithm", "runtime", "env", "workers", "num_envs", "steps",
-           "seed", "steps_per_s", "train_time_s", "compile_time_s", "episodes", "status"]
+COLUMNS = [
+    "job",
+    "overrides",
+    "algorithm",
+    "runtime",
+    "env",
+    "workers",
+    "num_envs",
+    "steps",
+    "seed",
+    "steps_per_s",
+    "train_time_s",
+    "compile_time_s",
+    "episodes",
+    "status",
+]
 
 
 def _job_row(metrics_path: Path) -> dict[str, Any]:
@@ -33,9 +47,14 @@ def _job_row(metrics_path: Path) -> dict[str, Any]:
 
 def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
     """Write ``summary.csv``, ``summary.md`` and ``throughput.png`` into `sweep_dir`."""
-    paths = sorted(sweep_dir.glob("*/metrics.json"),
-                   key=lambda p: (not p.parent.name.isdigit(), int(p.parent.name)
-                                  if p.parent.name.isdigit() else 0, p.parent.name))
+    paths = sorted(
+        sweep_dir.glob("*/metrics.json"),
+        key=lambda p: (
+            not p.parent.name.isdigit(),
+            int(p.parent.name) if p.parent.name.isdigit() else 0,
+            p.parent.name,
+        ),
+    )
     rows = [_job_row(p) for p in paths]
     if not rows:
         return rows
@@ -49,8 +68,10 @@ def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or not Path(args[0]).is_dir():
-        print("usage: python -m dist_classicrl.app.sweep SWEEP_DIR (an existing directory)",
-              file=sys.stderr)
+        print(
+            "usage: python -m dist_classicrl.app.sweep SWEEP_DIR (an existing directory)",
+            file=sys.stderr,
+        )
         return 2
     rows = summarize(Path(args[0]))
     print(f"summarised {len(rows)} jobs into {args[0]}/summary.md")

@@ -39,7 +39,9 @@ def _discrete_or_error(space: gym.Space, what: str, env_id: str) -> None:
         )
 
 
-def make_gym(env_id: str, kwargs: dict | None = None, max_episode_steps: int | None = None) -> gym.Env:
+def make_gym(
+    env_id: str, kwargs: dict | None = None, max_episode_steps: int | None = None
+) -> gym.Env:
     """``gym.make`` with user errors turned into `ConfigError` and spaces checked."""
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
@@ -50,17 +52,25 @@ def make_gym(env_id: str, kwargs: dict | None = None, max_episode_steps: int | N
     except gym.error.Error as exc:
         raise ConfigError(f"env.id={env_id!r} cannot be made: {exc}") from None
     except Exception as exc:  # the env's own constructor rejected env.kwargs
-        raise ConfigError(f"gym.make({env_id!r}) with env.kwargs={kwargs or {}} failed: "
-                          f"{type(exc).__name__}: {exc}") from None
+        raise ConfigError(
+            f"gym.make({env_id!r}) with env.kwargs={kwargs or {}} failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
     _discrete_or_error(env.observation_space, "observation", env_id)
     _discrete_or_error(env.action_space, "action", env_id)
     return env
 
 
-def make_env(kind: str = "tictactoe", num_envs: int = 1, id: str | None = None,
-             kwargs: dict | None = None, max_episode_steps: int | None = None,
-             backend: str = "auto", seed: int | None = None,
-             eval_episodes: int = 100) -> DistClassicRLEnv:
+def make_env(
+    kind: str = "tictactoe",
+    num_envs: int = 1,
+    id: str | None = None,
+    kwargs: dict | None = None,
+    max_episode_steps: int | None = None,
+    backend: str = "auto",
+    seed: int | None = None,
+    eval_episodes: int = 100,
+) -> DistClassicRLEnv:
     """Build a batched env. ``kind`` is a built-in name or ``gym`` (then `id` is required).
 
     For ``gym``, ``backend=auto`` compiles envs whose dynamics are their table ``P``
@@ -82,12 +92,19 @@ def make_env(kind: str = "tictactoe", num_envs: int = 1, id: str | None = None,
     probe = make_gym(id, kwargs, max_episode_steps)
     compilable = is_compilable(probe.unwrapped)
     if backend == "compiled" and not compilable:
-        raise ConfigError(f"env.backend=compiled: {id} has no exact transition table P; "
-                          "use env.backend=auto or vector")
+        raise ConfigError(
+            f"env.backend=compiled: {id} has no exact transition table P; "
+            "use env.backend=auto or vector"
+        )
     if compilable and backend != "vector":
         env = TabularEnv.from_gym(probe, num_envs, max_episode_steps, seed, name=id)
         probe.close()
         return env
     probe.close()
-    return GymVectorEnv(partial(make_gym, id, kwargs, max_episode_steps), num_envs, seed,
-                        name=id, eval_episodes=eval_episodes)
+    return GymVectorEnv(
+        partial(make_gym, id, kwargs, max_episode_steps),
+        num_envs,
+        seed,
+        name=id,
+        eval_episodes=eval_episodes,
+    )

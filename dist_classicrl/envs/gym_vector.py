@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
@@ -29,11 +28,18 @@ EVAL_STEP_CAP = 10_000
 class GymVectorEnv(DistClassicRLEnv):
     """`num_envs` copies of a Gymnasium env stepped by ``gymnasium.vector.SyncVectorEnv``."""
 
-    def __init__(self, make_one: Any, num_envs: int = 1, seed: int | None = None,
-                 name: str = "gym", eval_episodes: int = 100) -> None:
+    def __init__(
+        self,
+        make_one: Any,
+        num_envs: int = 1,
+        seed: int | None = None,
+        name: str = "gym",
+        eval_episodes: int = 100,
+    ) -> None:
         self._make_one = make_one
-        self.vector = SyncVectorEnv([make_one for _ in range(num_envs)],
-                                    autoreset_mode=AutoresetMode.SAME_STEP)
+        self.vector = SyncVectorEnv(
+            [make_one for _ in range(num_envs)], autoreset_mode=AutoresetMode.SAME_STEP
+        )
         space = self.vector.single_observation_space
         super().__init__(num_envs, int(space.n), int(self.vector.single_action_space.n))
         self.name = name
@@ -51,9 +57,15 @@ class GymVectorEnv(DistClassicRLEnv):
         ended = np.flatnonzero(info.get("_final_obs", ()))
         for i in ended:
             next_obs[i] = info["final_obs"][i]
-        return StepResult(next_obs, np.asarray(reward, dtype=np.float64),
-                          np.asarray(terminated, dtype=np.bool_),
-                          np.asarray(truncated, dtype=np.bool_), None, obs, None)
+        return StepResult(
+            next_obs,
+            np.asarray(reward, dtype=np.float64),
+            np.asarray(terminated, dtype=np.bool_),
+            np.asarray(truncated, dtype=np.bool_),
+            None,
+            obs,
+            None,
+        )
 
     def evaluate_greedy(self, q_table: np.ndarray, discount: float) -> dict[str, Any]:
         """Sampled: mean undiscounted return of `eval_episodes` greedy episodes."""
@@ -71,8 +83,11 @@ class GymVectorEnv(DistClassicRLEnv):
                 t += 1
             returns[e] = total
         env.close()
-        return {"mean_return": float(returns.mean()), "std_return": float(returns.std()),
-                "episodes": self.eval_episodes}
+        return {
+            "mean_return": float(returns.mean()),
+            "std_return": float(returns.std()),
+            "episodes": self.eval_episodes,
+        }
 
     def close(self) -> None:
         self.vector.close()

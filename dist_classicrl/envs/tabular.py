@@ -59,8 +59,24 @@ def _reset_all(states, t, initial_cum, rng, obs):
 
 
 @njit(cache=True)
-def _step_all(actions, states, t, cum, next_states, rewards, terminated, n_outcomes,
-              initial_cum, max_steps, rng, out_next, out_reward, out_term, out_trunc, out_obs):
+def _step_all(
+    actions,
+    states,
+    t,
+    cum,
+    next_states,
+    rewards,
+    terminated,
+    n_outcomes,
+    initial_cum,
+    max_steps,
+    rng,
+    out_next,
+    out_reward,
+    out_term,
+    out_trunc,
+    out_obs,
+):
     # Bound: one or two random draws and a few table reads per step; no allocation.
     n_init = initial_cum.shape[0]
     for i in range(states.shape[0]):
@@ -85,43 +101,81 @@ def _step_all(actions, states, t, cum, next_states, rewards, terminated, n_outco
 class TabularEnv(DistClassicRLEnv):
     """A batch of copies of a tabular MDP (module docstring)."""
 
-    def __init__(self, model: TabularModel, num_envs: int = 1, max_episode_steps: int | None = None,
-                 seed: int | None = None, name: str = "tabular") -> None:
+    def __init__(
+        self,
+        model: TabularModel,
+        num_envs: int = 1,
+        max_episode_steps: int | None = None,
+        seed: int | None = None,
+        name: str = "tabular",
+    ) -> None:
         super().__init__(num_envs, model.n_states, model.n_actions)
         self.name = name
         self.model = model
         self.max_episode_steps = max_episode_steps
-        self._cum = np.cumsum(model.probs, axis=2)
-        self._initial_cum = np.cumsum(model.initial)
+        self.cum = np.cumsum(model.probs, axis=2)
+        self.initial_cum = np.cumsum(model.initial)
         self.states = np.zeros(num_envs, dtype=np.int64)
         self.t = np.zeros(num_envs, dtype=np.int64)
         self.rng_state = make_state(seed)
 
     @classmethod
-    def from_gym(cls, gym_env: Any, num_envs: int = 1, max_episode_steps: int | None = None,
-                 seed: int | None = None, name: str | None = None) -> TabularEnv:
+    def from_gym(
+        cls,
+        gym_env: Any,
+        num_envs: int = 1,
+        max_episode_steps: int | None = None,
+        seed: int | None = None,
+        name: str | None = None,
+    ) -> TabularEnv:
         """Compile `gym_env` (a made Gymnasium env); the time limit defaults to its spec's."""
         if max_episode_steps is None and gym_env.spec is not None:
             max_episode_steps = gym_env.spec.max_episode_steps
-        return cls(TabularModel.from_gym(gym_env.unwrapped), num_envs, max_episode_steps, seed,
-                   name or (gym_env.spec.id if gym_env.spec else "tabular"))
+        return cls(
+            TabularModel.from_gym(gym_env.unwrapped),
+            num_envs,
+            max_episode_steps,
+            seed,
+            name or (gym_env.spec.id if gym_env.spec else "tabular"),
+        )
 
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, None]:
         if seed is not None:
             self.rng_state = make_state(seed)
         obs = np.empty(self.num_envs, dtype=np.int64)
-        _reset_all(self.states, self.t, self._initial_cum, self.rng_state, obs)
+        _reset_all(self.states, self.t, self.initial_cum, self.rng_state, obs)
         return obs, None
 
     def step(self, actions: np.ndarray) -> StepResult:
         n = self.num_envs
-        out = StepResult(np.empty(n, dtype=np.int64), np.empty(n), np.empty(n, dtype=np.bool_),
-                         np.empty(n, dtype=np.bool_), None, np.empty(n, dtype=np.int64), None)
+        out = StepResult(
+            np.empty(n, dtype=np.int64),
+            np.empty(n),
+            np.empty(n, dtype=np.bool_),
+            np.empty(n, dtype=np.bool_),
+            None,
+            np.empty(n, dtype=np.int64),
+            None,
+        )
         m = self.model
-        _step_all(np.asarray(actions, dtype=np.int64), self.states, self.t, self._cum,
-                  m.next_states, m.rewards, m.terminated, m.n_outcomes, self._initial_cum,
-                  self.max_episode_steps or 0, self.rng_state, out.next_obs, out.reward,
-                  out.terminated, out.truncated, out.obs)
+        _step_all(
+            np.asarray(actions, dtype=np.int64),
+            self.states,
+            self.t,
+            self.cum,
+            m.next_states,
+            m.rewards,
+            m.terminated,
+            m.n_outcomes,
+            self.initial_cum,
+            self.max_episode_steps or 0,
+            self.rng_state,
+            out.next_obs,
+            out.reward,
+            out.terminated,
+            out.truncated,
+            out.obs,
+        )
         return out
 
     def warm_up(self) -> None:

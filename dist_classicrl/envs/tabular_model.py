@@ -60,8 +60,14 @@ class TabularModel:
         if initial is None:
             start = int(getattr(unwrapped, "start_state_index", 0))
             initial = np.eye(n_states)[start]
-        return cls(probs, next_states, rewards, terminated, n_outcomes,
-                   np.asarray(initial, dtype=np.float64))
+        return cls(
+            probs,
+            next_states,
+            rewards,
+            terminated,
+            n_outcomes,
+            np.asarray(initial, dtype=np.float64),
+        )
 
     def expected_reward(self) -> np.ndarray:
         """``R[s, a] = sum_k p_k r_k``."""
@@ -73,8 +79,9 @@ class TabularModel:
         return (self.probs * (self.rewards + discount * cont)).sum(axis=2)
 
 
-def value_iteration(model: TabularModel, discount: float, tol: float = 1e-10,
-                    max_iter: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+def value_iteration(
+    model: TabularModel, discount: float, tol: float = 1e-10, max_iter: int = 100_000
+) -> tuple[np.ndarray, np.ndarray]:
     """Optimal ``(V*, Q*)`` of the infinite-horizon discounted MDP."""
     values = np.zeros(model.n_states)
     for _ in range(max_iter):
@@ -86,8 +93,13 @@ def value_iteration(model: TabularModel, discount: float, tol: float = 1e-10,
     return values, model.q_backup(values, discount)
 
 
-def policy_value(model: TabularModel, policy: np.ndarray, discount: float, tol: float = 1e-10,
-                 max_iter: int = 100_000) -> np.ndarray:
+def policy_value(
+    model: TabularModel,
+    policy: np.ndarray,
+    discount: float,
+    tol: float = 1e-10,
+    max_iter: int = 100_000,
+) -> np.ndarray:
     """``V^pi`` of a deterministic policy (``policy[s]`` = action), discounted."""
     s = np.arange(model.n_states)
     probs, nxt = model.probs[s, policy], model.next_states[s, policy]

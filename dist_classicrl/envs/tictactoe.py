@@ -71,77 +71,99 @@ def winner_table() -> np.ndarray:
     return np.where(agent, AGENT, np.where(opponent, OPPONENT, EMPTY)).astype(np.int8)
 
 
-@njit(cache=True)
-def _reset_copy(i, boards, codes, counts, rng, pow3):
-    boards[i, :] = 0
-    codes[i] = 0
-    counts[i] = 0
-    if uniform(rng) < 0.5:  # the opponent starts
-        c = randint(rng, 9)
-        boards[i, c] = 2
-        codes[i] = 2 * pow3[c]
-        counts[i] = 1
+@lru_cache(maxsize=1)
+def empty_bits_table() -> np.ndarray:
+    """``int64[19683]``: bit c set when cell c is empty (the action mask as a bitset)."""
+    empty = decode(np.arange(N_STATES)) == EMPTY
+    return (empty * (1 << np.arange(N_CELLS))).sum(axis=1).astype(np.int64)
 
 
-@njit(cache=True)
-def _random_empty_cell(board, n_empty, rng):
-    k = randint(rng, n_empty)
+# The compiled game keeps only the state code and the move count of each copy; the
+# winner and empty-cell tables replace board arrays, so a move is an add and two lookups.
+
+
+@njit(cache=True, inline="always")
+def _kth_empty(bits, k):
     for c in range(9):
-        if board[c] == 0:
+        if (bits >> c) & 1:
             if k == 0:
                 return c
             k -= 1
     return -1
 
 
-@njit(cache=True)
-def _step_copy(i, action, boards, codes, counts, rng, winner, pow3):
-    """Play the agent's `action` and the opponent's reply in copy i: (reward, terminated)."""
-    if action < 0 or action >= 9 or boards[i, action] != 0:
-        return -1.0, True
-    boards[i, action] = 1
-    codes[i] += pow3[action]
-    counts[i] += 1
-    if winner[codes[i]] == 1:
-        return 1.0, True
-    if counts[i] == 9:
-        return 0.0, True
-    c = _random_empty_cell(boards[i], 9 - counts[i], rng)
-    boards[i, c] = 2
-    codes[i] += 2 * pow3[c]
-    counts[i] += 1
-    if winner[codes[i]] == 2:
-        return -1.0, True
-    if counts[i] == 9:
-        return 0.0, True
-    return 0.0, False
+@njit(cache=True, inline="always")
+def _start(rng, pow3):
+    """A new episode: ``(code, count)``; the opponent starts with probability 1/2."""
+    if uniform(rng) < 0.5:
+        return 2 * pow3[randint(rng, 9)], 1
+    return 0, 0
+
+
+@njit(cache=True, inline="always")
+def _play(code, count, action, rng, winner, empty_bits, pow3):
+    """The agent's `action` and the opponent's reply: ``(code, count, reward, done)``.
+
+    Works on scalars so that compiled callers keep the game state in registers."""
+    if action < 0 or action >= 9 or not (empty_bits[code] >> action) & 1:
+        return code, count, -1.0, True  # illegal: board unchanged, episode lost
+    code += pow3[action]
+    count += 1
+    if winner[code] == 1:
+        return code, count, 1.0, True
+    if count == 9:
+        return code, count, 0.0, True
+    code += 2 * pow3[_kth_empty(empty_bits[code], randint(rng, 9 - count))]
+    count += 1
+    if winner[code] == 2:
+        return code, count, -1.0, True
+    if count == 9:
+        return code, count, 0.0, True
+    return code, count, 0.0, False
+
+
+@njit(cache=True, inline="always")
+def _write_mask(bits, mask_row):
+    for c in range(9):
+        mask_row[c] = (bits >> c) & 1
 
 
 @njit(cache=True)
-def _reset_all(boards, codes, counts, rng, pow3, obs, mask):
+def _reset_all(codes, counts, rng, empty_bits, pow3, obs, mask):
     for i in range(codes.shape[0]):
-        _reset_copy(i, boards, codes, counts, rng, pow3)
+        codes[i], counts[i] = _start(rng, pow3)
         obs[i] = codes[i]
-        for c in range(9):
-            mask[i, c] = boards[i, c] == 0
+        _write_mask(empty_bits[codes[i]], mask[i])
 
 
 @njit(cache=True)
-def _step_all(actions, boards, codes, counts, rng, winner, pow3,
-              next_obs, reward, terminated, next_mask, obs, mask):
-    # Bound: one table lookup per move and ~2 random draws per step; no allocation.
+def _step_all(
+    actions,
+    codes,
+    counts,
+    rng,
+    winner,
+    empty_bits,
+    pow3,
+    next_obs,
+    reward,
+    terminated,
+    next_mask,
+    obs,
+    mask,
+):
+    # Bound: two table lookups per move and ~2 random draws per step; no allocation.
     for i in range(codes.shape[0]):
-        r, done = _step_copy(i, actions[i], boards, codes, counts, rng, winner, pow3)
-        next_obs[i] = codes[i]
+        code, count, r, done = _play(codes[i], counts[i], actions[i], rng, winner, empty_bits, pow3)
+        next_obs[i] = code
         reward[i] = r
         terminated[i] = done
-        for c in range(9):
-            next_mask[i, c] = boards[i, c] == 0 and not done
+        _write_mask(0 if done else empty_bits[code], next_mask[i])
         if done:
-            _reset_copy(i, boards, codes, counts, rng, pow3)
-        obs[i] = codes[i]
-        for c in range(9):
-            mask[i, c] = boards[i, c] == 0
+            code, count = _start(rng, pow3)
+        codes[i], counts[i] = code, count
+        obs[i] = code
+        _write_mask(empty_bits[code], mask[i])
 
 
 class TicTacToeEnv(DistClassicRLEnv):
@@ -151,11 +173,11 @@ class TicTacToeEnv(DistClassicRLEnv):
 
     def __init__(self, num_envs: int = 1, seed: int | None = None) -> None:
         super().__init__(num_envs, N_STATES, N_CELLS)
-        self.boards = np.zeros((num_envs, N_CELLS), dtype=np.int8)
         self.codes = np.zeros(num_envs, dtype=np.int64)
         self.counts = np.zeros(num_envs, dtype=np.int64)
         self.rng_state = make_state(seed)
-        self._winner = winner_table()
+        self.winner = winner_table()
+        self.empty_bits = empty_bits_table()
 
     @property
     def has_action_mask(self) -> bool:
@@ -166,7 +188,7 @@ class TicTacToeEnv(DistClassicRLEnv):
             self.rng_state = make_state(seed)
         obs = np.empty(self.num_envs, dtype=np.int64)
         mask = np.empty((self.num_envs, N_CELLS), dtype=np.bool_)
-        _reset_all(self.boards, self.codes, self.counts, self.rng_state, POW3, obs, mask)
+        _reset_all(self.codes, self.counts, self.rng_state, self.empty_bits, POW3, obs, mask)
         return obs, mask
 
     def step(self, actions: np.ndarray) -> StepResult:
@@ -180,9 +202,21 @@ class TicTacToeEnv(DistClassicRLEnv):
             obs=np.empty(n, dtype=np.int64),
             mask=np.empty((n, N_CELLS), dtype=np.bool_),
         )
-        _step_all(np.asarray(actions, dtype=np.int64), self.boards, self.codes, self.counts,
-                  self.rng_state, self._winner, POW3, out.next_obs, out.reward, out.terminated,
-                  out.next_mask, out.obs, out.mask)
+        _step_all(
+            np.asarray(actions, dtype=np.int64),
+            self.codes,
+            self.counts,
+            self.rng_state,
+            self.winner,
+            self.empty_bits,
+            POW3,
+            out.next_obs,
+            out.reward,
+            out.terminated,
+            out.next_mask,
+            out.obs,
+            out.mask,
+        )
         return out
 
     def warm_up(self) -> None:

@@ -4,6 +4,8 @@ The runtime owns the loop, the schedules, evaluation, progress and the statistic
 algorithm variant inside is interchangeable. Training runs in chunks (about 1/200 of the
 budget each): schedules are set and progress is drawn between chunks, never per step.
 Timing covers the training loop only: JIT warm-up and evaluation are measured apart.
+When the algorithm offers a fused kernel for the env (``optimal`` on a compiled env),
+each chunk is one compiled call; otherwise the loop below runs batch by batch.
 """
 
 from __future__ import annotations
@@ -52,26 +54,48 @@ class SingleRuntime:
 
     name = "single"
 
-    def __init__(self, eval_points: int = 10, progress: bool | None = None) -> None:
+    def __init__(
+        self, eval_points: int = 10, progress: bool | None = None, fused: bool = True
+    ) -> None:
         check_positive_int("runtime.eval_points", eval_points)
         self.eval_points = eval_points
         self.progress = progress
+        self.fused = fused
 
     def _progress_bar(self, total: int, label: str) -> tqdm:
         enabled = sys.stderr.isatty() if self.progress is None else self.progress
-        return tqdm(total=total, disable=not enabled, unit="step", unit_scale=True,
-                    desc=label, leave=False, mininterval=0.2)
+        return tqdm(
+            total=total,
+            disable=not enabled,
+            unit="step",
+            unit_scale=True,
+            desc=label,
+            leave=False,
+            mininterval=0.2,
+        )
 
-    def train(self, algorithm: BaseAlgorithm, env: DistClassicRLEnv, steps: int,
-              epsilon: Schedule, learning_rate: Schedule, seed: int | None = None) -> TrainResult:
+    def train(
+        self,
+        algorithm: BaseAlgorithm,
+        env: DistClassicRLEnv,
+        steps: int,
+        epsilon: Schedule,
+        learning_rate: Schedule,
+        seed: int | None = None,
+    ) -> TrainResult:
         """Learn from exactly `steps` env transitions (summed over the batch)."""
         check_positive_int("steps", steps)
         n = env.num_envs
         compile_start = time.perf_counter()
         env.warm_up()
         if hasattr(algorithm, "warm_up"):
-            algorithm.warm_up()
+            algorithm.warm_up(env)
         compile_time = time.perf_counter() - compile_start
+        fused = (
+            algorithm.fused_trainer(env)
+            if self.fused and hasattr(algorithm, "fused_trainer")
+            else None
+        )
 
         stats = TrainingStatistics(n)
         chunk = max(n, math.ceil(steps / CHUNKS_PER_RUN / n) * n)
@@ -79,7 +103,7 @@ class SingleRuntime:
         next_eval, done, train_time, eval_time = eval_every, 0, 0.0, 0.0
         curve: list[dict[str, float]] = []
         status = "completed"
-        obs, mask = env.reset(seed=seed)
+        obs, mask = env.reset(seed=seed)  # the fused path reads the env's own state
         bar = self._progress_bar(steps, f"{algorithm.name}/{env.name}")
         try:
             while done < steps:
@@ -87,13 +111,22 @@ class SingleRuntime:
                 algorithm.learning_rate = learning_rate(done)
                 chunk_end = min(steps, done + chunk)
                 start = time.perf_counter()
+                if fused is not None:  # choose-step-learn in one compiled call
+                    fused(chunk_end - done, stats)
+                    done = chunk_end
                 while done < chunk_end:
                     actions = algorithm.select_actions(obs, mask)
                     res = env.step(actions)
                     take = min(n, steps - done)
                     nm = None if res.next_mask is None else res.next_mask[:take]
-                    algorithm.batch_update(obs[:take], actions[:take], res.reward[:take],
-                                           res.next_obs[:take], res.terminated[:take], nm)
+                    algorithm.batch_update(
+                        obs[:take],
+                        actions[:take],
+                        res.reward[:take],
+                        res.next_obs[:take],
+                        res.terminated[:take],
+                        nm,
+                    )
                     stats.record_batch(res.reward[:take], (res.terminated | res.truncated)[:take])
                     obs, mask = res.obs, res.mask
                     done += take
@@ -109,9 +142,18 @@ class SingleRuntime:
             bar.close()
         algorithm.step_count += done
         algorithm.episode_count += stats.episodes
-        final_eval = {k[len("eval_"):]: v for k, v in curve[-1].items() if k.startswith("eval_")}
-        return TrainResult(np.array(algorithm.q_values(), dtype=np.float32), done, train_time,
-                           compile_time, eval_time, status, stats.summary(), final_eval, curve)
+        final_eval = {k[len("eval_") :]: v for k, v in curve[-1].items() if k.startswith("eval_")}
+        return TrainResult(
+            np.array(algorithm.q_values(), dtype=np.float32),
+            done,
+            train_time,
+            compile_time,
+            eval_time,
+            status,
+            stats.summary(),
+            final_eval,
+            curve,
+        )
 
     @staticmethod
     def _record(curve, algorithm, env, stats, done, train_time) -> float:
@@ -119,10 +161,16 @@ class SingleRuntime:
         start = time.perf_counter()
         evaluation = env.evaluate_greedy(algorithm.q_values(), algorithm.discount)
         window = stats.window()
-        row = {"step": done, "train_time_s": train_time, "epsilon": algorithm.epsilon,
-               "learning_rate": algorithm.learning_rate, "episodes": window["episodes"],
-               "train_mean_return": window["mean_return"]}
-        row.update({f"eval_{k}": float(v) for k, v in evaluation.items()
-                    if isinstance(v, int | float)})
+        row = {
+            "step": done,
+            "train_time_s": train_time,
+            "epsilon": algorithm.epsilon,
+            "learning_rate": algorithm.learning_rate,
+            "episodes": window["episodes"],
+            "train_mean_return": window["mean_return"],
+        }
+        row.update(
+            {f"eval_{k}": float(v) for k, v in evaluation.items() if isinstance(v, int | float)}
+        )
         curve.append(row)
         return time.perf_counter() - start

@@ -18,8 +18,9 @@ def make(name: str, n_states: int = 6, n_actions: int = 4, **kwargs) -> BaseAlgo
     return VARIANTS[name](n_states, n_actions, **kwargs)
 
 
-def random_batch(rng: np.random.Generator, n: int, n_states: int, n_actions: int,
-                 masked: bool, duplicates: bool):
+def random_batch(
+    rng: np.random.Generator, n: int, n_states: int, n_actions: int, masked: bool, duplicates: bool
+):
     high = 2 if duplicates else n_states  # few states: many repeated (s, a) pairs
     states = rng.integers(0, high, n)
     actions = rng.integers(0, n_actions if not duplicates else 2, n)
@@ -93,8 +94,13 @@ def test_duplicates_get_one_ordinary_update_each_in_closed_form():
         algo.load_q_values(np.full((3, 2), 1.0, dtype=np.float32))
         rewards = np.array([2.0, 4.0, 8.0])
         n = len(rewards)
-        algo.batch_update(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), rewards,
-                          np.ones(n, dtype=np.int64), np.zeros(n, dtype=bool))
+        algo.batch_update(
+            np.zeros(n, dtype=np.int64),
+            np.zeros(n, dtype=np.int64),
+            rewards,
+            np.ones(n, dtype=np.int64),
+            np.zeros(n, dtype=bool),
+        )
         expected = 0.125 * 1.0 + 0.5 * (0.25 * 2.0 + 0.5 * 4.0 + 1.0 * 8.0)
         assert algo.q_values()[0, 0] == pytest.approx(expected, rel=1e-6), name
         # np.add.at would have given 1 + 0.5 * ((2-1) + (4-1) + (8-1)) = 6.5
@@ -162,9 +168,16 @@ def test_same_seed_same_actions_and_different_seed_different_actions(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("kwargs", [{"learning_rate": 0.0}, {"learning_rate": 1.5},
-                                    {"discount": -0.1}, {"discount": 1.1},
-                                    {"epsilon": 2.0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"learning_rate": 0.0},
+        {"learning_rate": 1.5},
+        {"discount": -0.1},
+        {"discount": 1.1},
+        {"epsilon": 2.0},
+    ],
+)
 def test_out_of_range_hyper_parameters_raise_config_error(name, kwargs):
     with pytest.raises(ConfigError, match=next(iter(kwargs))):
         make(name, **kwargs)

@@ -16,14 +16,33 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def run_cli(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 300):
-    return subprocess.run([sys.executable, "-m", "dist_classicrl.run", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "dist_classicrl.run", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def check_job_dir(job: Path, algorithm: str, steps: int) -> dict:
     metrics = json.loads((job / "metrics.json").read_text())
-    for key in ("algorithm", "runtime", "env", "workers", "num_envs", "steps", "seed",
-                "steps_per_s", "train_time_s", "compile_time_s", "episodes", "eval", "status"):
+    for key in (
+        "algorithm",
+        "runtime",
+        "env",
+        "workers",
+        "num_envs",
+        "steps",
+        "seed",
+        "steps_per_s",
+        "train_time_s",
+        "compile_time_s",
+        "episodes",
+        "eval",
+        "status",
+    ):
         assert key in metrics, key
     assert metrics["algorithm"] == algorithm
     assert metrics["status"] == "completed"
@@ -49,8 +68,10 @@ def test_default_job_writes_every_contract_file(tmp_path):
 
 def test_multirun_over_the_three_variants_writes_a_summary(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_cli(["-m", "algorithm=list,numpy,optimal", "steps=20000",
-                    f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    proc = run_cli(
+        ["-m", "algorithm=list,numpy,optimal", "steps=20000", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     for i, name in enumerate(["list", "numpy", "optimal"]):
         check_job_dir(sweep / str(i), name, 20_000)
@@ -62,11 +83,22 @@ def test_multirun_over_the_three_variants_writes_a_summary(tmp_path):
     assert (sweep / "throughput.png").read_bytes()[:8] == PNG_MAGIC
 
 
-@pytest.mark.parametrize("args", [["algorithm=foo"], ["steps=0"], ["env=gym", "env.id=Nope-v0"],
-                                  ["-m", "algorithm=list,foo"], ["env.num_envs=abc"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["algorithm=foo"],
+        ["steps=0"],
+        ["env=gym", "env.id=Nope-v0"],
+        ["-m", "algorithm=list,foo"],
+        ["env.num_envs=abc"],
+    ],
+)
 def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, args):
-    proc = run_cli([*args, f"hydra.run.dir={tmp_path / 'x'}",
-                    f"hydra.sweep.dir={tmp_path / 'y'}"], cwd=tmp_path, timeout=60)
+    proc = run_cli(
+        [*args, f"hydra.run.dir={tmp_path / 'x'}", f"hydra.sweep.dir={tmp_path / 'y'}"],
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dist_classicrl: error: ")
@@ -76,8 +108,12 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, args):
 
 def test_configs_are_found_from_a_built_wheel_in_another_directory(tmp_path):
     wheels = tmp_path / "wheels"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                            str(wheels), str(ROOT)], capture_output=True, text=True, timeout=300)
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert build.returncode == 0, build.stderr
     (wheel,) = wheels.glob("dist_classicrl-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -88,10 +124,19 @@ def test_configs_are_found_from_a_built_wheel_in_another_directory(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
-    where = subprocess.run([sys.executable, "-c", "import dist_classicrl.conf as c; print(c.__file__)"],
-                           cwd=elsewhere, capture_output=True, text=True, env=env, timeout=60)
+    where = subprocess.run(
+        [sys.executable, "-c", "import dist_classicrl.conf as c; print(c.__file__)"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert where.stdout.strip().startswith(str(site)), where.stdout + where.stderr
-    proc = run_cli(["steps=5000", "env.num_envs=8", f"hydra.run.dir={elsewhere / 'run'}"],
-                   cwd=elsewhere, env=env)
+    proc = run_cli(
+        ["steps=5000", "env.num_envs=8", f"hydra.run.dir={elsewhere / 'run'}"],
+        cwd=elsewhere,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     check_job_dir(elsewhere / "run", "optimal", 5000)

@@ -13,8 +13,10 @@ from dist_classicrl.app.preflight import preflight
 from dist_classicrl.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-GROUPS = {g: sorted(p.stem for p in (CONF / g).glob("*.yaml")) for g in
-          ("algorithm", "runtime", "env", "wrapper")}
+GROUPS = {
+    g: sorted(p.stem for p in (CONF / g).glob("*.yaml"))
+    for g in ("algorithm", "runtime", "env", "wrapper")
+}
 ENV_NEEDS = {"gym": ["env.id=Taxi-v4"]}
 OPTIONS = [(g, o) for g, opts in GROUPS.items() for o in opts]
 

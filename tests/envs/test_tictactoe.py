@@ -119,6 +119,10 @@ def test_random_legal_play_respects_every_stepping_invariant():
     opponent_started = (start_cells == 2).sum(1)
     assert set(np.unique(opponent_started)) <= {0, 1}
     episodes, opponent_starts = n_envs, int(opponent_started.sum())
+    first_cell = np.zeros(9, dtype=np.int64)  # where the opponent's opening mark goes
+    first_cell += np.bincount(start_cells.argmax(1)[opponent_started == 1], minlength=9)
+    # reply_rank[m, k]: the opponent replied in the k-th of m empty cells (row-major order).
+    reply_rank = np.zeros((10, 9), dtype=np.int64)
     outcomes = {1.0: 0, 0.0: 0, -1.0: 0}
 
     for _ in range(n_steps):
@@ -172,6 +176,12 @@ def test_random_legal_play_respects_every_stepping_invariant():
         outcomes[0.0] += int(drew.sum())
         outcomes[-1.0] += int(lost.sum())
 
+        replied = n_opp_moves == 1
+        empty_before_reply = (after == 0) | changed  # the board right after the agent's move
+        m = empty_before_reply[replied].sum(1)
+        k = (np.cumsum(empty_before_reply, axis=1) - 1)[changed]
+        np.add.at(reply_rank, (m, k), 1)
+
         # Reset copies start empty or with exactly one opponent mark, nothing else.
         fresh = boards[res.obs[term]]
         assert ((fresh == 1).sum(1) == 0).all()
@@ -181,6 +191,7 @@ def test_random_legal_play_respects_every_stepping_invariant():
         opponent_started[term] = fresh_opp
         episodes += int(term.sum())
         opponent_starts += int(fresh_opp.sum())
+        first_cell += np.bincount(fresh.argmax(1)[fresh_opp == 1], minlength=9)
 
         obs, mask = res.obs, res.mask
 
@@ -189,6 +200,16 @@ def test_random_legal_play_respects_every_stepping_invariant():
     assert abs(frac - 0.5) < 5 * np.sqrt(0.25 / episodes), frac
     # Random play does produce every outcome.
     assert min(outcomes.values()) > 1000, outcomes
+    # The opponent opens in each cell with probability 1/9 ...
+    assert first_cell.sum() == opponent_starts
+    sigma = np.sqrt(opponent_starts * (1 / 9) * (8 / 9))
+    assert (np.abs(first_cell - opponent_starts / 9) < 5 * sigma).all(), first_cell
+    # ... and replies uniformly among the empty cells.
+    for m in range(2, 9):
+        total = reply_rank[m].sum()
+        assert total > 1000 and reply_rank[m, m:].sum() == 0
+        sigma = np.sqrt(total * (1 / m) * (1 - 1 / m))
+        assert (np.abs(reply_rank[m, :m] - total / m) < 5 * sigma).all(), (m, reply_rank[m])
 
 
 def test_illegal_action_gives_minus_one_terminates_and_leaves_board_unchanged():
@@ -255,9 +276,9 @@ def test_same_seed_gives_identical_trajectories():
 def test_different_seeds_give_different_trajectories():
     a = rollout(TicTacToeEnv(num_envs=32, seed=99), 200, policy_seed=5)
     b = rollout(TicTacToeEnv(num_envs=32, seed=100), 200, policy_seed=5)
-    # Compare the observation streams (every third... simply all next_obs arrays).
-    a_obs = np.concatenate([x for x in a[2::7]])
-    b_obs = np.concatenate([x for x in b[2::7]])
+    # The next_obs arrays: items 2, 9, 16, ... of a rollout (7 arrays per step).
+    a_obs = np.concatenate(a[2::7])
+    b_obs = np.concatenate(b[2::7])
     assert a_obs.shape == b_obs.shape
     assert (a_obs != b_obs).mean() > 0.5
 

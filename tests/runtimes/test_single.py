@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -14,8 +16,9 @@ from dist_classicrl.schedules import Schedule
 def train(name: str, env, steps: int, eval_points: int = 4, seed: int = 0):
     eps = Schedule(1.0, 0.05, steps // 2, "linear")
     lr = Schedule(0.5, 0.01, steps, "linear")
-    algo = VARIANTS[name](env.n_states, env.n_actions, learning_rate=0.5, discount=0.99,
-                          epsilon=1.0, seed=seed)
+    algo = VARIANTS[name](
+        env.n_states, env.n_actions, learning_rate=0.5, discount=0.99, epsilon=1.0, seed=seed
+    )
     runtime = SingleRuntime(eval_points=eval_points, progress=False)
     return algo, runtime.train(algo, env, steps, eps, lr, seed=seed)
 
@@ -35,7 +38,7 @@ def test_schedules_are_applied_by_global_step():
     eps = [row["epsilon"] for row in result.curve]
     lrs = [row["learning_rate"] for row in result.curve]
     assert eps[0] > eps[3] > eps[-1] == pytest.approx(0.05)  # reaches its end at half-way
-    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(lrs))
 
 
 def test_same_seed_gives_the_same_q_table_and_another_seed_does_not():
@@ -52,19 +55,31 @@ def test_untrained_policy_is_far_from_optimal_so_the_gap_bar_means_something():
     assert result["optimality_gap"] > 1.0
 
 
-def test_interrupt_keeps_the_partial_table_and_says_interrupted(monkeypatch):
+@pytest.mark.parametrize("fused", [False, True])
+def test_interrupt_keeps_the_partial_table_and_says_interrupted(monkeypatch, fused):
     env = TicTacToeEnv(4, seed=0)
+    algo = VARIANTS["optimal"](env.n_states, env.n_actions, epsilon=1.0, seed=0)
     calls = {"n": 0}
-    original = env.step
 
-    def step_then_interrupt(actions):
-        calls["n"] += 1
-        if calls["n"] == 500:
-            raise KeyboardInterrupt
-        return original(actions)
+    def interrupt_after(func, n_calls):
+        def wrapped(*args):
+            calls["n"] += 1
+            if calls["n"] == n_calls:
+                raise KeyboardInterrupt
+            return func(*args)
 
-    monkeypatch.setattr(env, "step", step_then_interrupt)
-    _, result = train("optimal", env, 100_000)
+        return wrapped
+
+    if fused:
+        make_trainer = algo.fused_trainer
+        monkeypatch.setattr(algo, "fused_trainer", lambda e: interrupt_after(make_trainer(e), 5))
+    else:
+        monkeypatch.setattr(env, "step", interrupt_after(env.step, 500))
+    runtime = SingleRuntime(eval_points=4, progress=False, fused=fused)
+    result = runtime.train(
+        algo, env, 100_000, Schedule(1.0, 0.1, 1000), Schedule(0.5, 0.5, 1), seed=0
+    )
+    assert calls["n"] >= 5
     assert result.status == "interrupted"
     assert 0 < result.steps < 100_000
     assert np.abs(result.q_table).sum() > 0

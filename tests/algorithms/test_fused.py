@@ -1,0 +1,50 @@
+"""The fused kernels of ``optimal`` are the unfused path, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dist_classicrl.algorithms import OptimalQLearning
+from dist_classicrl.envs import TicTacToeEnv, make_env
+from dist_classicrl.runtimes import SingleRuntime
+from dist_classicrl.schedules import Schedule
+
+
+def make_env_named(name: str, num_envs: int):
+    if name == "tictactoe":
+        return TicTacToeEnv(num_envs, seed=11)
+    if name == "frozenlake":
+        return make_env("gym", num_envs, id="FrozenLake-v1", seed=11)
+    return make_env("gym", num_envs, id="Taxi-v4", seed=11, max_episode_steps=30)
+
+
+def train(env_name: str, num_envs: int, fused: bool, steps: int):
+    env = make_env_named(env_name, num_envs)
+    algo = OptimalQLearning(
+        env.n_states, env.n_actions, learning_rate=0.5, discount=0.9, epsilon=1.0, seed=5
+    )
+    runtime = SingleRuntime(eval_points=2, progress=False, fused=fused)
+    result = runtime.train(
+        algo, env, steps, Schedule(1.0, 0.1, steps // 2), Schedule(0.5, 0.05, steps), seed=11
+    )
+    return algo, result
+
+
+@pytest.mark.parametrize("env_name", ["tictactoe", "frozenlake", "taxi"])
+@pytest.mark.parametrize("num_envs", [1, 7, 64])
+def test_fused_and_unfused_training_give_identical_tables(env_name, num_envs):
+    steps = 20_003  # not a multiple of num_envs: the last batch is partial
+    algo_f, fused = train(env_name, num_envs, True, steps)
+    algo_u, unfused = train(env_name, num_envs, False, steps)
+    assert algo_f.fused_trainer(make_env_named(env_name, num_envs)) is not None
+    np.testing.assert_array_equal(fused.q_table, unfused.q_table)
+    assert np.abs(fused.q_table).sum() > 0
+    assert fused.statistics["episodes"] == unfused.statistics["episodes"] > 0
+    assert fused.statistics["mean_return"] == pytest.approx(unfused.statistics["mean_return"])
+    np.testing.assert_array_equal(algo_f.rng_state, algo_u.rng_state)
+
+
+def test_envs_without_a_compiled_step_have_no_fused_trainer():
+    env = make_env("gym", 2, id="FrozenLake-v1", backend="vector", seed=0)
+    assert OptimalQLearning(16, 4).fused_trainer(env) is None
