@@ -117,6 +117,7 @@ def train_tabular(
     rewards,
     terminated,
     n_outcomes,
+    initial_states,
     initial_cum,
     max_steps,
     env_rng,
@@ -164,7 +165,7 @@ def train_tabular(
             if i < take:
                 _record(i, reward, term or trunc, running_return, running_length, totals)
             if term or trunc:
-                s2 = _tab._sample(initial_cum, n_init, env_rng)
+                s2 = initial_states[_tab._sample(initial_cum, n_init, env_rng)]
                 t[i] = 0
             env_states[i] = s2
         for i in range(take):

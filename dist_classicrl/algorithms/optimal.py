@@ -198,6 +198,7 @@ class OptimalQLearning(BaseAlgorithm):
                     m.rewards,
                     m.terminated,
                     m.n_outcomes,
+                    env.initial_states,
                     env.initial_cum,
                     env.max_episode_steps or 0,
                     env.rng_state,

@@ -32,9 +32,9 @@ def _discrete_or_error(space: gym.Space, what: str, env_id: str) -> None:
             gym.spaces.Tuple: "a Tuple space needs flattening into one index",
             gym.spaces.MultiDiscrete: "a MultiDiscrete space needs flattening into one index",
         }.get(type(space), "it needs mapping to one index")
+        shown = f"Box{space.shape}" if isinstance(space, gym.spaces.Box) else str(space)
         raise ConfigError(
-            f"env.id={env_id}: its {what} space is {type(space).__name__}{space.shape}, not "
-            f"Discrete as tabular "
+            f"env.id={env_id}: its {what} space is {shown}, not Discrete as tabular "
             f"Q-learning needs ({hint}; no wrapper in this version does that yet)"
         )
 
@@ -43,6 +43,8 @@ def make_gym(
     env_id: str, kwargs: dict | None = None, max_episode_steps: int | None = None
 ) -> gym.Env:
     """``gym.make`` with user errors turned into `ConfigError` and spaces checked."""
+    if not isinstance(env_id, str):
+        raise ConfigError(f"env.id={env_id!r} is not a Gymnasium id: it must be a string")
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""

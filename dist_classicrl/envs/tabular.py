@@ -40,6 +40,18 @@ def is_compilable(unwrapped: object) -> bool:
     )
 
 
+def _cumulative(probs: np.ndarray, n_outcomes: np.ndarray) -> np.ndarray:
+    """Cumulative probabilities along the last axis whose last real outcome is exactly 1.
+
+    A float cumsum can end at 1 - 4e-15 (Taxi's start distribution); a draw above it would
+    then fall through to an outcome of probability 0."""
+    cum = np.cumsum(probs, axis=-1)
+    last = np.take_along_axis(cum, np.asarray(n_outcomes)[..., None] - 1, axis=-1)
+    cum = np.minimum(cum / last, 1.0)
+    np.put_along_axis(cum, np.asarray(n_outcomes)[..., None] - 1, 1.0, axis=-1)
+    return cum
+
+
 @njit(cache=True, inline="always")
 def _sample(cum: np.ndarray, n: int, rng: np.ndarray) -> int:
     u = uniform(rng)
@@ -50,10 +62,10 @@ def _sample(cum: np.ndarray, n: int, rng: np.ndarray) -> int:
 
 
 @njit(cache=True)
-def _reset_all(states, t, initial_cum, rng, obs):
+def _reset_all(states, t, initial_states, initial_cum, rng, obs):
     n_init = initial_cum.shape[0]
     for i in range(states.shape[0]):
-        states[i] = _sample(initial_cum, n_init, rng)
+        states[i] = initial_states[_sample(initial_cum, n_init, rng)]
         t[i] = 0
         obs[i] = states[i]
 
@@ -68,6 +80,7 @@ def _step_all(
     rewards,
     terminated,
     n_outcomes,
+    initial_states,
     initial_cum,
     max_steps,
     rng,
@@ -92,7 +105,7 @@ def _step_all(
         out_term[i] = term
         out_trunc[i] = trunc
         if term or trunc:
-            s2 = _sample(initial_cum, n_init, rng)
+            s2 = initial_states[_sample(initial_cum, n_init, rng)]
             t[i] = 0
         states[i] = s2
         out_obs[i] = s2
@@ -113,8 +126,11 @@ class TabularEnv(DistClassicRLEnv):
         self.name = name
         self.model = model
         self.max_episode_steps = max_episode_steps
-        self.cum = np.cumsum(model.probs, axis=2)
-        self.initial_cum = np.cumsum(model.initial)
+        self.cum = _cumulative(model.probs, model.n_outcomes)
+        self.initial_states = np.flatnonzero(model.initial > 0)
+        self.initial_cum = _cumulative(
+            model.initial[self.initial_states], np.int64(len(self.initial_states))
+        )
         self.states = np.zeros(num_envs, dtype=np.int64)
         self.t = np.zeros(num_envs, dtype=np.int64)
         self.rng_state = make_state(seed)
@@ -143,7 +159,7 @@ class TabularEnv(DistClassicRLEnv):
         if seed is not None:
             self.rng_state = make_state(seed)
         obs = np.empty(self.num_envs, dtype=np.int64)
-        _reset_all(self.states, self.t, self.initial_cum, self.rng_state, obs)
+        _reset_all(self.states, self.t, self.initial_states, self.initial_cum, self.rng_state, obs)
         return obs, None
 
     def step(self, actions: np.ndarray) -> StepResult:
@@ -167,6 +183,7 @@ class TabularEnv(DistClassicRLEnv):
             m.rewards,
             m.terminated,
             m.n_outcomes,
+            self.initial_states,
             self.initial_cum,
             self.max_episode_steps or 0,
             self.rng_state,

@@ -12,8 +12,15 @@ LEFT, DOWN, RIGHT, UP = 0, 1, 2, 3
 
 
 def lake_vector(num_envs: int, limit: int, seed: int = 0, **kwargs) -> GymVectorEnv:
-    env = make_env(kind="gym", id="FrozenLake-v1", kwargs={**LAKE, **kwargs},
-                   max_episode_steps=limit, backend="vector", num_envs=num_envs, seed=seed)
+    env = make_env(
+        kind="gym",
+        id="FrozenLake-v1",
+        kwargs={**LAKE, **kwargs},
+        max_episode_steps=limit,
+        backend="vector",
+        num_envs=num_envs,
+        seed=seed,
+    )
     assert isinstance(env, GymVectorEnv)
     return env
 
@@ -66,8 +73,10 @@ def test_vector_env_matches_independently_stepped_gymnasium_envs():
     """Slippery lake, limit 3: every field equals single envs stepped and reset by hand."""
     n, limit, seed = 4, 3, 21
     env = lake_vector(num_envs=n, limit=limit, seed=seed, is_slippery=True)
-    refs = [gym.make("FrozenLake-v1", map_name="4x4", is_slippery=True,
-                     max_episode_steps=limit) for _ in range(n)]
+    refs = [
+        gym.make("FrozenLake-v1", map_name="4x4", is_slippery=True, max_episode_steps=limit)
+        for _ in range(n)
+    ]
     obs, _ = env.reset()
     ref_obs = [r.reset(seed=seed + i)[0] for i, r in enumerate(refs)]
     np.testing.assert_array_equal(obs, ref_obs)
@@ -103,8 +112,7 @@ def test_evaluate_greedy_samples_mean_return_of_the_greedy_policy():
 
 
 def test_fickle_taxi_runs_through_the_vector_env_with_discrete_sizes():
-    env = make_env(kind="gym", id="Taxi-v4", kwargs={"fickle_passenger": True}, num_envs=3,
-                   seed=1)
+    env = make_env(kind="gym", id="Taxi-v4", kwargs={"fickle_passenger": True}, num_envs=3, seed=1)
     assert isinstance(env, GymVectorEnv)
     assert env.n_states == 500 and env.n_actions == 6
     obs, _ = env.reset()

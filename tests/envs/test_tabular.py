@@ -28,7 +28,9 @@ ENV_SPECS = {
     "frozenlake8x8": ("FrozenLake-v1", {"map_name": "8x8", "is_slippery": True}),
     "frozenlake5x5_custom": ("FrozenLake-v1", {"desc": MAP_5X5, "is_slippery": True}),
     "frozenlake_success_0.6": (
-        "FrozenLake-v1", {"map_name": "4x4", "is_slippery": True, "success_rate": 0.6}),
+        "FrozenLake-v1",
+        {"map_name": "4x4", "is_slippery": True, "success_rate": 0.6},
+    ),
     "taxi": ("Taxi-v4", {}),
     "taxi_rainy": ("Taxi-v4", {"is_rainy": True}),
     "cliffwalking": ("CliffWalking-v1", {}),
@@ -75,8 +77,9 @@ def policy_iteration(table: dict, discount: float) -> tuple[np.ndarray, np.ndarr
         q = np.zeros((n, n_actions))
         for s in range(n):
             for a in range(n_actions):
-                q[s, a] = sum(p * (r + (0.0 if t else discount * v[s2]))
-                              for p, s2, r, t in table[s][a])
+                q[s, a] = sum(
+                    p * (r + (0.0 if t else discount * v[s2])) for p, s2, r, t in table[s][a]
+                )
         best = q.argmax(axis=1)
         # Only switch when strictly better, so the loop cannot cycle between ties.
         improve = q[np.arange(n), best] > q[np.arange(n), policy] + 1e-12
@@ -104,8 +107,15 @@ def test_from_gym_reproduces_every_outcome_of_p_and_the_start_distribution(name)
             outs = un.P[s][a]
             n = int(model.n_outcomes[s, a])
             assert n == len(outs)
-            got = [(model.probs[s, a, j], model.next_states[s, a, j], model.rewards[s, a, j],
-                    model.terminated[s, a, j]) for j in range(n)]
+            got = [
+                (
+                    model.probs[s, a, j],
+                    model.next_states[s, a, j],
+                    model.rewards[s, a, j],
+                    model.terminated[s, a, j],
+                )
+                for j in range(n)
+            ]
             assert merged(got) == merged(outs), (s, a)
             # Padding carries no probability.
             assert (model.probs[s, a, n:] == 0).all()
@@ -167,8 +177,9 @@ def test_compiled_and_gymnasium_steps_both_sample_next_states_with_p(name, state
     env.states[:] = state
     res = env.step(np.full(n, action))
     values, counts = np.unique(res.next_obs, return_counts=True)
-    assert_frequencies_match(dict(zip(values.tolist(), counts.tolist(), strict=True)),
-                             by_state, n, "compiled")
+    assert_frequencies_match(
+        dict(zip(values.tolist(), counts.tolist(), strict=True)), by_state, n, "compiled"
+    )
     # Reward and terminated flag belong to the sampled outcome.
     for s2, r, term in zip(res.next_obs, res.reward, res.terminated, strict=True):
         assert (int(s2), float(r), bool(term)) in outcomes
@@ -195,13 +206,18 @@ def test_compiled_resets_sample_the_initial_state_distribution(name):
     obs, mask = env.reset()
     assert mask is None
     values, counts = np.unique(obs, return_counts=True)
-    assert_frequencies_match(dict(zip(values.tolist(), counts.tolist(), strict=True)),
-                             {s: float(p) for s, p in enumerate(initial) if p > 0}, n, name)
+    assert_frequencies_match(
+        dict(zip(values.tolist(), counts.tolist(), strict=True)),
+        {s: float(p) for s, p in enumerate(initial) if p > 0},
+        n,
+        name,
+    )
     gym_env.close()
 
 
-@pytest.mark.parametrize(("name", "limit"), [("frozenlake4x4", 4), ("taxi", 6),
-                                              ("frozenlake5x5_custom", 9)])
+@pytest.mark.parametrize(
+    ("name", "limit"), [("frozenlake4x4", 4), ("taxi", 6), ("frozenlake5x5_custom", 9)]
+)
 def test_time_limit_truncates_exactly_at_step_k_with_true_next_state(name, limit):
     gym_env = make(name)
     table = gym_env.unwrapped.P
@@ -296,8 +312,9 @@ def test_value_iteration_on_hand_solved_chain():
     # V(1) = 1 (advance); V(0) = .5 g V(1) + .5 g V(0) = .45 / .55 = 9/11 beats staying
     # forever (0.05 / (1 - g) = 0.5); V(2) = 0.
     np.testing.assert_allclose(v, [9 / 11, 1.0, 0.0], atol=1e-9)
-    np.testing.assert_allclose(q, [[0.05 + gamma * 9 / 11, 9 / 11], [gamma, 1.0], [0.0, 0.0]],
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        q, [[0.05 + gamma * 9 / 11, 9 / 11], [gamma, 1.0], [0.0, 0.0]], atol=1e-9
+    )
 
 
 def test_value_iteration_matches_policy_iteration_with_linear_solve_on_frozenlake():
@@ -367,7 +384,8 @@ def test_evaluate_greedy_on_optimal_q_has_zero_gap_and_bad_policy_has_positive_g
     assert abs(report["optimality_gap"]) < 1e-9
     assert report["optimal_value"] == pytest.approx(report["policy_value"], abs=1e-9)
     assert report["mean_return"] == pytest.approx(
-        finite_horizon_return(env.model, q_star.argmax(axis=1), 100), abs=1e-12)
+        finite_horizon_return(env.model, q_star.argmax(axis=1), 100), abs=1e-12
+    )
 
     bad_q = np.zeros_like(q_star)
     bad_q[:, 3] = 1.0  # always "up": never reaches the goal on this map
@@ -413,11 +431,6 @@ def test_crafted_rng_state_gives_the_largest_uniform_draw():
     assert cum[-1] < 1.0 - 2.0**-53
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="library bug: tabular._sample falls through to the last index "
-    "when u >= cumsum[-1] < 1, so Taxi can start in state 499, which has start "
-    "probability 0 (chance ~4e-15 per reset)")
 def test_reset_never_starts_in_a_state_with_zero_start_probability():
     env = TabularEnv.from_gym(make("taxi"), num_envs=1, seed=0)
     env.rng_state[:] = _state_for_largest_uniform()
