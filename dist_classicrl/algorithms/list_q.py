@@ -1,12 +1,18 @@
 """`ListQLearning`: pure Python, the table a list of lists of floats.
 
 The reference variant: every line reads like the textbook update, with no NumPy in the
-learning path (arrays from the env are converted to lists once per batch).
+learning path (arrays from the env are converted to lists once per batch). The batch
+methods are written as flat loops over local names, because in pure Python the cost is
+the interpreter's per-operation overhead: a method call per transition would double it.
+A mask is turned into one integer per row (a bitset, once per batch); each distinct bitset
+maps to its tuple of legal actions and an ``operator.itemgetter`` that picks their
+Q-values at C speed.
 """
 
 from __future__ import annotations
 
 import random
+from operator import itemgetter
 
 import numpy as np
 
@@ -21,6 +27,8 @@ class ListQLearning(BaseAlgorithm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.rng = random.Random(self.seed)
+        self._legal: dict[int, tuple[tuple[int, ...], itemgetter]] = {}
+        self._bit_values = 1 << np.arange(min(self.n_actions, 62), dtype=np.int64)
 
     def _initialize_q_table(self) -> list[list[float]]:
         return [[0.0] * self.n_actions for _ in range(self.n_states)]
@@ -31,40 +39,47 @@ class ListQLearning(BaseAlgorithm):
     def load_q_values(self, values: np.ndarray) -> None:
         self.q_table = np.asarray(values, dtype=np.float64).tolist()
 
-    def _choose(self, row: list[float], legal: list[bool] | None) -> int:
-        if self.rng.random() < self.epsilon:
-            if legal is None:
-                return self.rng.randrange(self.n_actions)
-            return self.rng.choice([a for a, ok in enumerate(legal) if ok])
-        if legal is None:
-            return row.index(max(row))
-        best, best_value = -1, float("-inf")
-        for a, ok in enumerate(legal):
-            if ok and row[a] > best_value:  # strict: ties keep the lowest index
-                best, best_value = a, row[a]
-        return best
-
-    def _bootstrap(self, next_state: int, terminated: bool, legal: list[bool] | None) -> float:
-        if terminated:
-            return 0.0
-        row = self.q_table[next_state]
-        if legal is None:
-            return max(row)
-        values = [v for v, ok in zip(row, legal, strict=True) if ok]
-        return max(values) if values else 0.0
-
     def select_action(self, state: int, mask: np.ndarray | None = None) -> int:
-        return self._choose(self.q_table[state], None if mask is None else mask.tolist())
+        masks = None if mask is None else mask[None, :]
+        return int(self.select_actions(np.array([state]), masks)[0])
 
     def select_actions(self, states: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
-        q = self.q_table
+        q, eps, rand = self.q_table, self.epsilon, self.rng.random
+        n_actions = self.n_actions
+        chosen = []
         if masks is None:
-            actions = [self._choose(q[s], None) for s in states.tolist()]
+            for s in states.tolist():
+                if rand() < eps:
+                    chosen.append(int(rand() * n_actions))
+                else:
+                    row = q[s]
+                    chosen.append(row.index(max(row)))  # index(): the lowest maximal action
         else:
-            actions = [
-                self._choose(q[s], m) for s, m in zip(states.tolist(), masks.tolist(), strict=True)
-            ]
-        return np.array(actions, dtype=np.int64)
+            legal_of = self._legal_actions
+            for s, bits in zip(states.tolist(), self._bitsets(masks), strict=True):
+                legal, values_of = legal_of(bits)
+                if rand() < eps:
+                    chosen.append(legal[int(rand() * len(legal))])
+                else:
+                    values = values_of(q[s])
+                    chosen.append(legal[values.index(max(values))])  # the lowest maximal
+        return np.array(chosen, dtype=np.int64)
+
+    def _bitsets(self, masks: np.ndarray) -> list[int]:
+        """One int per mask row, bit a set when action a is legal."""
+        if self.n_actions <= 62:
+            return (masks @ self._bit_values).tolist()
+        packed = np.packbits(masks, axis=1, bitorder="little")  # wide action spaces
+        return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+    def _legal_actions(self, bits: int) -> tuple[tuple[int, ...], itemgetter]:
+        """(legal actions, getter of their Q-values as a tuple) for a mask bitset."""
+        if bits not in self._legal:
+            legal = tuple(a for a in range(self.n_actions) if bits >> a & 1)
+            # itemgetter of one index returns a bare value: repeat it to keep a tuple
+            keys = legal if len(legal) != 1 else legal * 2
+            self._legal[bits] = (keys, itemgetter(*keys) if keys else (lambda row: ()))
+        return self._legal[bits]
 
     def update(
         self,
@@ -75,23 +90,39 @@ class ListQLearning(BaseAlgorithm):
         terminated: bool,
         next_mask: np.ndarray | None = None,
     ) -> None:
-        legal = None if next_mask is None else next_mask.tolist()
-        target = reward + self.discount * self._bootstrap(next_state, terminated, legal)
-        row = self.q_table[state]
-        row[action] += self.learning_rate * (target - row[action])
+        masks = None if next_mask is None else next_mask[None, :]
+        self.batch_update(
+            np.array([state]),
+            np.array([action]),
+            np.array([reward], dtype=np.float64),
+            np.array([next_state]),
+            np.array([terminated]),
+            masks,
+        )
 
     def batch_update(
         self, states, actions, rewards, next_states, terminated, next_masks=None
     ) -> None:
-        legal = [None] * len(states) if next_masks is None else next_masks.tolist()
-        gamma, lr, q = self.discount, self.learning_rate, self.q_table
+        q, gamma, lr = self.q_table, self.discount, self.learning_rate
+        rewards, next_states, terminated = (
+            rewards.tolist(),
+            next_states.tolist(),
+            terminated.tolist(),
+        )
         # Targets first, from the table as it was before the batch; then apply in order.
-        targets = [
-            r + gamma * self._bootstrap(s2, d, m)
-            for r, s2, d, m in zip(
-                rewards.tolist(), next_states.tolist(), terminated.tolist(), legal, strict=True
-            )
-        ]
+        if next_masks is None:
+            targets = [
+                r if done else r + gamma * max(q[s2])
+                for r, s2, done in zip(rewards, next_states, terminated, strict=True)
+            ]
+        else:
+            legal_of = self._legal_actions
+            targets = [
+                r if done or not bits else r + gamma * max(legal_of(bits)[1](q[s2]))
+                for r, s2, done, bits in zip(
+                    rewards, next_states, terminated, self._bitsets(next_masks), strict=True
+                )
+            ]
         for s, a, target in zip(states.tolist(), actions.tolist(), targets, strict=True):
             row = q[s]
             row[a] += lr * (target - row[a])

@@ -21,6 +21,8 @@ class NumpyQLearning(BaseAlgorithm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.rng = np.random.default_rng(self.seed)
+        self._powers_key: tuple[float, int] | None = None
+        self._powers = np.empty(0)
 
     def _initialize_q_table(self) -> np.ndarray:
         return np.zeros((self.n_states, self.n_actions), dtype=np.float32)
@@ -38,16 +40,15 @@ class NumpyQLearning(BaseAlgorithm):
     def select_actions(self, states: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
         n = len(states)
         actions = greedy_actions(self.q_table[states], masks)
-        explore = self.rng.random(n) < self.epsilon
-        if explore.any():
+        explore = np.flatnonzero(self.rng.random(n) < self.epsilon)
+        if explore.size:  # only the exploring rows pay for random choices
             if masks is None:
-                random_actions = self.rng.integers(0, self.n_actions, n)
+                actions[explore] = self.rng.integers(0, self.n_actions, explore.size)
             else:
-                # k-th legal action with k uniform in [0, number of legal actions).
-                legal_count = masks.sum(axis=1)
-                k = (self.rng.random(n) * legal_count).astype(np.int64)
-                random_actions = np.argmax(np.cumsum(masks, axis=1) > k[:, None], axis=1)
-            actions = np.where(explore, random_actions, actions)
+                # the k-th legal action, k uniform in [0, number of legal actions)
+                legal = masks[explore]
+                k = (self.rng.random(explore.size) * legal.sum(axis=1)).astype(np.int64)
+                actions[explore] = np.argmax(np.cumsum(legal, axis=1) > k[:, None], axis=1)
         return actions.astype(np.int64, copy=False)
 
     def update(
@@ -71,12 +72,14 @@ class NumpyQLearning(BaseAlgorithm):
 
     def _targets(self, rewards, next_states, terminated, next_masks) -> np.ndarray:
         rows = self.q_table[next_states]
-        if next_masks is None:
-            boot = rows.max(axis=1)
-        else:
-            boot = np.where(next_masks, rows, -np.inf).max(axis=1)
-            boot[~next_masks.any(axis=1)] = 0.0
-        return rewards + self.discount * np.where(terminated, 0.0, boot.astype(np.float64))
+        if next_masks is not None:
+            rows = np.where(next_masks, rows, -np.inf)
+        # max via argmax: NumPy's argmax over a short last axis is ~3x faster than max
+        boot = rows[np.arange(len(rows)), rows.argmax(axis=1)]
+        if next_masks is not None:
+            boot[boot == -np.inf] = 0.0  # no legal action: nothing to bootstrap from
+        boot[terminated] = 0.0
+        return rewards + self.discount * boot.astype(np.float64)
 
     def batch_update(
         self, states, actions, rewards, next_states, terminated, next_masks=None
@@ -84,19 +87,29 @@ class NumpyQLearning(BaseAlgorithm):
         targets = self._targets(rewards, next_states, terminated, next_masks)
         lr = self.learning_rate
         flat_q = self.q_table.reshape(-1)
+        n = len(states)
         flat = states * self.n_actions + actions
-        order = np.argsort(flat, kind="stable")
-        sorted_flat = flat[order]
-        first = np.empty(len(flat), dtype=np.bool_)
+        # Sort unique keys (pair, position) instead of a stable argsort: same order, faster.
+        keys = np.sort(flat * n + np.arange(n))
+        order = keys % n
+        sorted_flat = keys // n
+        first = np.empty(n, dtype=np.bool_)
         first[:1] = True
         np.not_equal(sorted_flat[1:], sorted_flat[:-1], out=first[1:])
         if first.all():  # no duplicates: the plain vectorised update
             flat_q[flat] += lr * (targets - flat_q[flat])
             return
         starts = np.flatnonzero(first)
-        counts = np.diff(np.append(starts, len(flat)))
+        counts = np.diff(np.append(starts, n))
         group = np.cumsum(first) - 1
-        remaining = counts[group] - (np.arange(len(flat)) - starts[group]) - 1  # k - j
-        weighted = lr * (1.0 - lr) ** remaining * targets[order]
+        remaining = counts[group] - (np.arange(n) - starts[group]) - 1  # k - j
+        decay = self._decay_powers(n)  # (1 - lr) ** j, looked up instead of computed
+        weighted = lr * decay[remaining] * targets[order]
         pairs = sorted_flat[starts]
-        flat_q[pairs] = (1.0 - lr) ** counts * flat_q[pairs] + np.add.reduceat(weighted, starts)
+        flat_q[pairs] = decay[counts] * flat_q[pairs] + np.add.reduceat(weighted, starts)
+
+    def _decay_powers(self, n: int) -> np.ndarray:
+        if self._powers_key != (self.learning_rate, n):
+            self._powers = (1.0 - self.learning_rate) ** np.arange(n + 1)
+            self._powers_key = (self.learning_rate, n)
+        return self._powers

@@ -64,19 +64,20 @@ def test_batch_update_matches_the_documented_rule(name, masked, duplicates):
     assert np.abs(q).max() > 0.1  # the batches did move the table
 
 
+@pytest.mark.parametrize("n_actions", [5, 70])  # 70: masks wider than one machine word
 @pytest.mark.parametrize("masked", [False, True])
-def test_all_variants_produce_the_same_table_and_greedy_actions(masked):
+def test_all_variants_produce_the_same_table_and_greedy_actions(masked, n_actions):
     rng = np.random.default_rng(7)
-    algos = {name: make(name, 40, 5, learning_rate=0.5, discount=0.95) for name in NAMES}
+    algos = {name: make(name, 40, n_actions, learning_rate=0.5, discount=0.95) for name in NAMES}
     for _ in range(50):
-        batch = random_batch(rng, 128, 40, 5, masked, duplicates=bool(rng.random() < 0.5))
+        batch = random_batch(rng, 128, 40, n_actions, masked, duplicates=bool(rng.random() < 0.5))
         for algo in algos.values():
             algo.batch_update(*batch)
     tables = {name: algo.q_values() for name, algo in algos.items()}
     for name in NAMES[1:]:
         np.testing.assert_allclose(tables[name], tables[NAMES[0]], rtol=1e-5, atol=1e-6)
     states = np.arange(40)
-    masks = rng.random((40, 5)) < 0.7 if masked else None
+    masks = rng.random((40, n_actions)) < 0.7 if masked else None
     if masks is not None:
         masks[:, 0] = True
     greedy = {name: algo.greedy_actions(states, masks) for name, algo in algos.items()}
