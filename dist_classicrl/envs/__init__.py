@@ -1,11 +1,17 @@
 """Environment layer: batched tabular envs (see `base` for the stepping contract)."""
 
+import gymnasium as gym
+
 from dist_classicrl.envs.base import DistClassicRLEnv, StepResult
 from dist_classicrl.envs.factory import REGISTRY, make_env, make_gym
 from dist_classicrl.envs.gym_vector import GymVectorEnv
 from dist_classicrl.envs.tabular import TabularEnv
 from dist_classicrl.envs.tabular_model import TabularModel, value_iteration
 from dist_classicrl.envs.tictactoe import TicTacToeEnv
+from dist_classicrl.envs.tictactoe_gym import TicTacToeGymEnv
+
+if "dist_classicrl/TicTacToe-v0" not in gym.registry:
+    gym.register("dist_classicrl/TicTacToe-v0", entry_point=TicTacToeGymEnv)
 
 __all__ = [
     "REGISTRY",
@@ -15,6 +21,7 @@ __all__ = [
     "TabularEnv",
     "TabularModel",
     "TicTacToeEnv",
+    "TicTacToeGymEnv",
     "make_env",
     "make_gym",
     "value_iteration",
