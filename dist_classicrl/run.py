@@ -6,6 +6,7 @@ each job then runs `app.job.run_job` and writes its files into Hydra's output di
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -29,13 +30,23 @@ def hydra_app(cfg: DictConfig) -> float:
     return metrics["steps_per_s"]
 
 
+def _interrupt_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # the runtime then stops and the job saves its files
+
+
 def main() -> None:
     try:
         preflight(sys.argv[1:])
     except ConfigError as exc:
         print(f"dist_classicrl: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    hydra_app()
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    try:
+        hydra_app()
+    except KeyboardInterrupt:
+        print("dist_classicrl: interrupted; the job's partial results are saved "
+              "(status: interrupted)", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -86,26 +86,25 @@ class SingleRuntime:
         """Learn from exactly `steps` env transitions (summed over the batch)."""
         check_positive_int("steps", steps)
         n = env.num_envs
-        compile_start = time.perf_counter()
-        env.warm_up()
-        if hasattr(algorithm, "warm_up"):
-            algorithm.warm_up(env)
-        compile_time = time.perf_counter() - compile_start
-        fused = (
-            algorithm.fused_trainer(env)
-            if self.fused and hasattr(algorithm, "fused_trainer")
-            else None
-        )
-
         stats = TrainingStatistics(n)
         chunk = max(n, math.ceil(steps / CHUNKS_PER_RUN / n) * n)
         eval_every = steps / self.eval_points
-        next_eval, done, train_time, eval_time = eval_every, 0, 0.0, 0.0
+        next_eval, done, train_time, eval_time, compile_time = eval_every, 0, 0.0, 0.0, 0.0
         curve: list[dict[str, float]] = []
         status = "completed"
-        obs, mask = env.reset(seed=seed)  # the fused path reads the env's own state
         bar = self._progress_bar(steps, f"{algorithm.name}/{env.name}")
         try:
+            compile_start = time.perf_counter()
+            env.warm_up()
+            if hasattr(algorithm, "warm_up"):
+                algorithm.warm_up(env)
+            compile_time = time.perf_counter() - compile_start
+            fused = (
+                algorithm.fused_trainer(env)
+                if self.fused and hasattr(algorithm, "fused_trainer")
+                else None
+            )
+            obs, mask = env.reset(seed=seed)  # the fused path reads the env's own state
             while done < steps:
                 algorithm.epsilon = epsilon(done)
                 algorithm.learning_rate = learning_rate(done)

@@ -48,3 +48,43 @@ def test_fused_and_unfused_training_give_identical_tables(env_name, num_envs):
 def test_envs_without_a_compiled_step_have_no_fused_trainer():
     env = make_env("gym", 2, id="FrozenLake-v1", backend="vector", seed=0)
     assert OptimalQLearning(16, 4).fused_trainer(env) is None
+
+
+ALLOCATION_PROBE = """
+import numpy as np
+from numba.core.runtime import rtsys
+from dist_classicrl.algorithms import OptimalQLearning
+from dist_classicrl.envs import TicTacToeEnv, make_env
+from dist_classicrl.stats import TrainingStatistics
+for env in (TicTacToeEnv(16, seed=0), make_env("gym", 16, id="Taxi-v4", seed=0)):
+    algo = OptimalQLearning(env.n_states, env.n_actions, epsilon=0.1, seed=0)
+    env.reset(seed=0)
+    run, stats = algo.fused_trainer(env), TrainingStatistics(16)
+    run(100, stats)
+    counts = []
+    for steps in (1_000, 1_000_000):
+        before = rtsys.get_allocation_stats().alloc
+        run(steps, stats)
+        counts.append(rtsys.get_allocation_stats().alloc - before)
+    print(*counts)
+"""
+
+
+def test_fused_kernels_allocate_nothing_per_step():
+    # Numba counts its own allocations when NUMBA_NRT_STATS=1 is set before it is imported.
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_NRT_STATS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", ALLOCATION_PROBE],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
+    ).stdout.split("\n")
+    for line in filter(None, out):
+        short, long = map(int, line.split())
+        assert short == long  # a call costs a fixed number (boxing its arguments), not per step

@@ -140,3 +140,36 @@ def test_configs_are_found_from_a_built_wheel_in_another_directory(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     check_job_dir(elsewhere / "run", "optimal", 5000)
+
+
+def test_sigterm_stops_the_job_and_keeps_its_results(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "job"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dist_classicrl.run",
+            "algorithm=list",
+            "steps=1000000000",
+            f"hydra.run.dir={out}",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "run.log").exists() and time.monotonic() < deadline:  # the job started
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted"
+    assert 0 <= metrics["steps"] < 1_000_000_000
+    assert np.load(out / "q_table.npy", allow_pickle=False).shape == (3**9, 9)
