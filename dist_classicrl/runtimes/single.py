@@ -4,8 +4,8 @@ The runtime owns the loop, the schedules, evaluation, progress and the statistic
 algorithm variant inside is interchangeable. Training runs in chunks (about 1/200 of the
 budget each): schedules are set and progress is drawn between chunks, never per step.
 Timing covers the training loop only: JIT warm-up and evaluation are measured apart.
-When the algorithm offers a fused kernel for the env (``optimal`` on a compiled env),
-each chunk is one compiled call; otherwise the loop below runs batch by batch.
+Each chunk runs through `TrainingLoop`: one compiled call when the variant has a fused
+kernel for the env (``optimal`` on a compiled env), else the batch loop.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from tqdm import tqdm
 from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import check_positive_int
+from dist_classicrl.runtimes.loop import TrainingLoop
 from dist_classicrl.schedules import Schedule
-from dist_classicrl.stats import TrainingStatistics
 
 #: Chunks per run: how often schedules are updated and progress is drawn.
 CHUNKS_PER_RUN = 200
@@ -85,9 +85,9 @@ class SingleRuntime:
     ) -> TrainResult:
         """Learn from exactly `steps` env transitions (summed over the batch)."""
         check_positive_int("steps", steps)
-        n = env.num_envs
-        stats = TrainingStatistics(n)
-        chunk = max(n, math.ceil(steps / CHUNKS_PER_RUN / n) * n)
+        loop = TrainingLoop(algorithm, env, fused=self.fused)
+        stats = loop.stats
+        chunk = max(env.num_envs, math.ceil(steps / CHUNKS_PER_RUN / env.num_envs) * env.num_envs)
         eval_every = steps / self.eval_points
         next_eval, done, train_time, eval_time, compile_time = eval_every, 0, 0.0, 0.0, 0.0
         curve: list[dict[str, float]] = []
@@ -95,40 +95,16 @@ class SingleRuntime:
         bar = self._progress_bar(steps, f"{algorithm.name}/{env.name}")
         try:
             compile_start = time.perf_counter()
-            env.warm_up()
-            if hasattr(algorithm, "warm_up"):
-                algorithm.warm_up(env)
+            loop.warm_up()
             compile_time = time.perf_counter() - compile_start
-            fused = (
-                algorithm.fused_trainer(env)
-                if self.fused and hasattr(algorithm, "fused_trainer")
-                else None
-            )
-            obs, mask = env.reset(seed=seed)  # the fused path reads the env's own state
+            loop.start(seed)
             while done < steps:
                 algorithm.epsilon = epsilon(done)
                 algorithm.learning_rate = learning_rate(done)
                 chunk_end = min(steps, done + chunk)
                 start = time.perf_counter()
-                if fused is not None:  # choose-step-learn in one compiled call
-                    fused(chunk_end - done, stats)
-                    done = chunk_end
-                while done < chunk_end:
-                    actions = algorithm.select_actions(obs, mask)
-                    res = env.step(actions)
-                    take = min(n, steps - done)
-                    nm = None if res.next_mask is None else res.next_mask[:take]
-                    algorithm.batch_update(
-                        obs[:take],
-                        actions[:take],
-                        res.reward[:take],
-                        res.next_obs[:take],
-                        res.terminated[:take],
-                        nm,
-                    )
-                    stats.record_batch(res.reward[:take], (res.terminated | res.truncated)[:take])
-                    obs, mask = res.obs, res.mask
-                    done += take
+                loop.run(chunk_end - done)
+                done = chunk_end
                 train_time += time.perf_counter() - start
                 bar.update(chunk_end - bar.n)
                 if done >= next_eval - 0.5 or done >= steps:

@@ -1,0 +1,80 @@
+"""`TrainingLoop`: learn from a number of env steps, the part every runtime shares.
+
+It carries the observation between calls, so a runtime can train in chunks (to set
+schedules, draw progress, synchronise) without caring which path runs inside: the
+variant's fused kernel when it has one for the env, else the batch loop
+(``select_actions`` -> ``env.step`` -> ``batch_update``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dist_classicrl.algorithms.base import BaseAlgorithm
+from dist_classicrl.envs.base import DistClassicRLEnv
+from dist_classicrl.stats import TrainingStatistics
+
+
+class TrainingLoop:
+    """Chunked training of `algorithm` on `env` (call `start` once, then `run`)."""
+
+    def __init__(
+        self,
+        algorithm: BaseAlgorithm,
+        env: DistClassicRLEnv,
+        fused: bool = True,
+        batch_lock: Any = None,
+    ) -> None:
+        self.algorithm = algorithm
+        self.env = env
+        self.stats = TrainingStatistics(env.num_envs)
+        self._use_fused = fused and batch_lock is None
+        self._batch_lock = batch_lock  # held around each batch update when given
+        self._fused = None
+        self._obs = self._mask = None
+
+    def warm_up(self) -> None:
+        """Compile (or load) the env's and the algorithm's kernels on throwaway copies."""
+        self.env.warm_up()
+        if hasattr(self.algorithm, "warm_up"):
+            self.algorithm.warm_up(self.env)
+
+    def start(self, seed: int | None) -> None:
+        """Reset the env and pick the path (fused kernel or batch loop)."""
+        if self._use_fused and hasattr(self.algorithm, "fused_trainer"):
+            self._fused = self.algorithm.fused_trainer(self.env)
+        self._obs, self._mask = self.env.reset(seed=seed)  # the fused path reads env state
+
+    @property
+    def fused(self) -> bool:
+        return self._fused is not None
+
+    def run(self, n_steps: int) -> None:
+        """Learn from exactly `n_steps` transitions; a last partial batch steps every copy
+        but learns from the first ones only."""
+        if self._fused is not None:
+            self._fused(n_steps, self.stats)
+            return
+        algorithm, env, stats, lock = self.algorithm, self.env, self.stats, self._batch_lock
+        obs, mask, n, done = self._obs, self._mask, env.num_envs, 0
+        while done < n_steps:
+            actions = algorithm.select_actions(obs, mask)
+            res = env.step(actions)
+            take = min(n, n_steps - done)
+            batch = (
+                obs[:take],
+                actions[:take],
+                res.reward[:take],
+                res.next_obs[:take],
+                res.terminated[:take],
+                None if res.next_mask is None else res.next_mask[:take],
+            )
+            if lock is None:
+                algorithm.batch_update(*batch)
+            else:
+                with lock:
+                    algorithm.batch_update(*batch)
+            stats.record_batch(res.reward[:take], (res.terminated | res.truncated)[:take])
+            obs, mask = res.obs, res.mask
+            done += take
+        self._obs, self._mask = obs, mask
