@@ -44,8 +44,11 @@ def main() -> None:
     try:
         hydra_app()
     except KeyboardInterrupt:
-        print("dist_classicrl: interrupted; the job's partial results are saved "
-              "(status: interrupted)", file=sys.stderr)
+        print(
+            "dist_classicrl: interrupted; the job's partial results are saved "
+            "(status: interrupted)",
+            file=sys.stderr,
+        )
         sys.exit(130)
 
 

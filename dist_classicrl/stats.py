@@ -60,6 +60,16 @@ class TrainingStatistics:
         self._window[1] += return_sum
         self._window[2] += length_sum
 
+    def totals(self) -> tuple[float, float, float, float]:
+        """(episodes, return sum, squared-return sum, length sum) so far: what a parallel
+        worker publishes for the main process to aggregate."""
+        return (
+            float(self.episodes),
+            self._return_sum,
+            self._return_sq_sum,
+            float(self._length_sum),
+        )
+
     def window(self) -> dict[str, float]:
         """Episodes finished since the last call, with their mean return and length."""
         count, return_sum, length_sum = self._window

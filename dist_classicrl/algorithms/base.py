@@ -63,8 +63,13 @@ class BaseAlgorithm(ABC):
         self.epsilon = float(epsilon)
         self.seed = seed
         self.q_table = self._initialize_q_table()
+        self.visits: np.ndarray | None = None  # updates per (state, action), when counted
         self.step_count = 0
         self.episode_count = 0
+
+    @abstractmethod
+    def reseed(self, seed: int | None) -> None:
+        """Restart the variant's random stream from `seed` (each parallel worker does)."""
 
     @abstractmethod
     def _initialize_q_table(self) -> Any:
@@ -109,6 +114,12 @@ class BaseAlgorithm(ABC):
         next_masks: np.ndarray | None = None,
     ) -> None:
         """Learn from a batch of simultaneous transitions (module docstring)."""
+
+    def count_visits(self) -> np.ndarray:
+        """From now on count the updates of every (state, action) into ``self.visits``
+        (int32, zeroed here). The parallel runtime's merge needs the counts."""
+        self.visits = np.zeros((self.n_states, self.n_actions), dtype=np.int32)
+        return self.visits
 
     def greedy_actions(self, states: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
         """Greedy actions (no exploration), ties to the lowest index."""

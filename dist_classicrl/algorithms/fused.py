@@ -58,6 +58,8 @@ def train_tictactoe(
     running_return,
     running_length,
     totals,
+    visits,
+    count_visits,
 ):
     """`n_steps` learned transitions over the TicTacToe copies in ``codes``/``counts``; a
     last partial batch steps every copy but learns from the first ones only (as unfused)."""
@@ -99,6 +101,8 @@ def train_tictactoe(
         for i in range(take):  # 3. learn, in batch order
             s, a = states[i], actions[i]
             q[s, a] += learning_rate * (targets[i] - q[s, a])
+            if count_visits:  # the parallel runtime's merge needs update counts
+                visits[s, a] += 1
         done_steps += take
 
 
@@ -127,6 +131,8 @@ def train_tabular(
     running_return,
     running_length,
     totals,
+    visits,
+    count_visits,
 ):
     """`n_steps` learned transitions over a compiled tabular MDP (see `train_tictactoe`)."""
     n = env_states.shape[0]
@@ -171,4 +177,6 @@ def train_tabular(
         for i in range(take):
             s, a = states[i], actions[i]
             q[s, a] += learning_rate * (targets[i] - q[s, a])
+            if count_visits:  # the parallel runtime's merge needs update counts
+                visits[s, a] += 1
         done_steps += take

@@ -26,9 +26,13 @@ class ListQLearning(BaseAlgorithm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.rng = random.Random(self.seed)
+        self.reseed(self.seed)
         self._legal: dict[int, tuple[tuple[int, ...], itemgetter]] = {}
         self._bit_values = 1 << np.arange(min(self.n_actions, 62), dtype=np.int64)
+
+    def reseed(self, seed: int | None) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
 
     def _initialize_q_table(self) -> list[list[float]]:
         return [[0.0] * self.n_actions for _ in range(self.n_states)]
@@ -126,3 +130,5 @@ class ListQLearning(BaseAlgorithm):
         for s, a, target in zip(states.tolist(), actions.tolist(), targets, strict=True):
             row = q[s]
             row[a] += lr * (target - row[a])
+        if self.visits is not None:
+            np.add.at(self.visits, (states, actions), 1)

@@ -20,9 +20,13 @@ class NumpyQLearning(BaseAlgorithm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.rng = np.random.default_rng(self.seed)
+        self.reseed(self.seed)
         self._powers_key: tuple[float, int] | None = None
         self._powers = np.empty(0)
+
+    def reseed(self, seed: int | None) -> None:
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
 
     def _initialize_q_table(self) -> np.ndarray:
         return np.zeros((self.n_states, self.n_actions), dtype=np.float32)
@@ -98,6 +102,8 @@ class NumpyQLearning(BaseAlgorithm):
         np.not_equal(sorted_flat[1:], sorted_flat[:-1], out=first[1:])
         if first.all():  # no duplicates: the plain vectorised update
             flat_q[flat] += lr * (targets - flat_q[flat])
+            if self.visits is not None:
+                self.visits.reshape(-1)[flat] += 1
             return
         starts = np.flatnonzero(first)
         counts = np.diff(np.append(starts, n))
@@ -107,6 +113,8 @@ class NumpyQLearning(BaseAlgorithm):
         weighted = lr * decay[remaining] * targets[order]
         pairs = sorted_flat[starts]
         flat_q[pairs] = decay[counts] * flat_q[pairs] + np.add.reduceat(weighted, starts)
+        if self.visits is not None:
+            self.visits.reshape(-1)[pairs] += counts
 
     def _decay_powers(self, n: int) -> np.ndarray:
         if self._powers_key != (self.learning_rate, n):

@@ -24,6 +24,7 @@ from dist_classicrl.stats import TrainingStatistics
 FusedTrainer = Callable[[int, TrainingStatistics], None]
 
 _NO_MASK = np.ones((1, 1), dtype=np.bool_)
+_NO_VISITS = np.zeros((1, 1), dtype=np.int32)
 
 
 @njit(cache=True, inline="always")
@@ -85,9 +86,12 @@ def batch_update_kernel(
     learning_rate,
     discount,
     targets,
+    visits,
+    count,
 ):
     """The documented batch semantics: all targets from the pre-batch table, then the
-    updates in batch order. `targets` is caller-provided scratch of length n."""
+    updates in batch order. `targets` is caller-provided scratch of length n; `visits`
+    counts the updates per (state, action) if `count`."""
     n = states.shape[0]
     for i in range(n):
         boot = 0.0
@@ -98,6 +102,8 @@ def batch_update_kernel(
     for i in range(n):
         s, a = states[i], actions[i]
         q[s, a] += learning_rate * (targets[i] - q[s, a])
+        if count:
+            visits[s, a] += 1
 
 
 class OptimalQLearning(BaseAlgorithm):
@@ -107,8 +113,12 @@ class OptimalQLearning(BaseAlgorithm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.rng_state = make_state(self.seed)
+        self.reseed(self.seed)
         self._targets = np.empty(0)
+
+    def reseed(self, seed: int | None) -> None:
+        self.seed = seed
+        self.rng_state = make_state(seed)
 
     def _initialize_q_table(self) -> np.ndarray:
         return np.zeros((self.n_states, self.n_actions), dtype=np.float32)
@@ -137,6 +147,10 @@ class OptimalQLearning(BaseAlgorithm):
             run = twin.fused_trainer(env_twin)
             if run is not None:
                 run(1, TrainingStatistics(1))
+
+    def _visit_args(self) -> tuple[np.ndarray, bool]:
+        """(visits array, count?) for the kernels; a dummy array when not counting."""
+        return (_NO_VISITS, False) if self.visits is None else (self.visits, True)
 
     def fused_trainer(self, env: DistClassicRLEnv) -> FusedTrainer | None:
         """A trainer that runs choose-step-learn inside one Numba loop on `env`'s own
@@ -175,6 +189,7 @@ class OptimalQLearning(BaseAlgorithm):
                     stats.running_return,
                     stats.running_length,
                     totals,
+                    *self._visit_args(),
                 )
                 finish(stats)
 
@@ -208,6 +223,7 @@ class OptimalQLearning(BaseAlgorithm):
                     stats.running_return,
                     stats.running_length,
                     totals,
+                    *self._visit_args(),
                 )
                 finish(stats)
 
@@ -270,4 +286,5 @@ class OptimalQLearning(BaseAlgorithm):
             self.learning_rate,
             self.discount,
             self._targets,
+            *self._visit_args(),
         )

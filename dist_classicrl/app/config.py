@@ -74,14 +74,34 @@ class SchedulesConfig:
 
 @dataclass
 class RuntimeConfig:
-    """``runtime`` group."""
+    """``runtime=single``: one process."""
 
     _target_: str = "dist_classicrl.runtimes.SingleRuntime"
     eval_points: int = 10
     progress: bool | None = None  # None: a bar only when stderr is a terminal
+    fused: bool = True  # use the variant's fused kernel when the env has one
 
     def __post_init__(self) -> None:
         check_positive_int("runtime.eval_points", self.eval_points)
+
+
+@dataclass
+class ParallelRuntimeConfig(RuntimeConfig):
+    """``runtime=parallel``: worker processes and a shared-memory Q-table."""
+
+    _target_: str = "dist_classicrl.runtimes.ParallelRuntime"
+    num_workers: int | None = None  # None: every usable core
+    sync: str = "merge"  # merge | shared
+    sync_every: int = 100_000  # merge: steps of one worker between merges
+    lock: bool = False  # shared: a lock around every batch update
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.num_workers is not None:
+            check_positive_int("runtime.num_workers", self.num_workers)
+        if self.sync not in ("merge", "shared"):
+            raise ConfigError(f"runtime.sync={self.sync!r} is unknown: allowed are merge, shared")
+        check_positive_int("runtime.sync_every", self.sync_every)
 
 
 @dataclass
@@ -134,6 +154,7 @@ def register_configs() -> None:
     cs.store(name="base_config", node=Config)
     cs.store(group="algorithm", name="base_algorithm", node=AlgorithmConfig)
     cs.store(group="runtime", name="base_runtime", node=RuntimeConfig)
+    cs.store(group="runtime", name="base_parallel_runtime", node=ParallelRuntimeConfig)
     cs.store(group="env", name="base_env", node=EnvConfig)
     cs.store(group="wrapper", name="base_wrapper", node=WrapperConfig)
 

@@ -100,6 +100,7 @@ def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str
             "train_mean_return": result.statistics["mean_return"],
             "eval": result.eval,
             "status": result.status,
+            **result.details,
         }
     )
     np.save(out_dir / "q_table.npy", result.q_table)
@@ -126,7 +127,8 @@ def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
         f"  [{metrics['status']}]",
         f"  steps          {metrics['steps']:,} over {metrics['num_envs']} envs, "
         f"{metrics['episodes']:,} episodes, seed {metrics['seed']}",
-        f"  speed          {metrics['steps_per_s'] / 1e6:.2f} M steps/s "
+        f"  speed          {metrics['steps_per_s'] / 1e6:.2f} M steps/s"
+        f"{' over ' + str(metrics['workers']) + ' workers' if metrics['workers'] > 1 else ''} "
         f"(train {metrics['train_time_s']:.2f} s; JIT {metrics['compile_time_s']:.2f} s "
         f"and eval {metrics['eval_time_s']:.2f} s excluded)",
     ]

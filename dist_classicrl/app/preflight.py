@@ -110,12 +110,14 @@ def check_job(overrides: list[str]) -> None:
             raise cause from None
         raise ConfigError(_explain(exc)) from None
     try:
-        _, env, _, _, _ = build(cfg)
+        algorithm, env, runtime, _, _ = build(cfg)
     except InstantiationException as exc:
         if isinstance(exc.__cause__, ConfigError):
             raise exc.__cause__ from None
         raise
     env.close()
+    if hasattr(runtime, "check_compatible"):
+        runtime.check_compatible(algorithm)
 
 
 def preflight(argv: list[str]) -> None:

@@ -95,8 +95,9 @@ def plot_throughput(rows: list[dict[str, Any]], path: Path) -> None:
     for ax, env in zip(axes[0], envs, strict=True):
         env_rows = [r for r in rows if r["env"] == env]
         for variant in dict.fromkeys(r["variant"] for r in env_rows):
-            points = sorted((r["num_envs"], r["steps_per_s"]) for r in env_rows
-                            if r["variant"] == variant)
+            points = sorted(
+                (r["num_envs"], r["steps_per_s"]) for r in env_rows if r["variant"] == variant
+            )
             if variant == "gymnasium loop":
                 ax.axhline(points[0][1], color="gray", linestyle="--", label=variant)
             else:

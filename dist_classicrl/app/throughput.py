@@ -45,16 +45,24 @@ def _make(env_name: str, num_envs: int, seed: int):
 
 def _train(variant: str, env_name: str, num_envs: int, steps: int, seed: int):
     env = _make(env_name, num_envs, seed)
-    algorithm = VARIANTS[variant](env.n_states, env.n_actions, learning_rate=LEARNING_RATE,
-                                  discount=DISCOUNT, epsilon=EPSILON, seed=seed)
+    algorithm = VARIANTS[variant](
+        env.n_states,
+        env.n_actions,
+        learning_rate=LEARNING_RATE,
+        discount=DISCOUNT,
+        epsilon=EPSILON,
+        seed=seed,
+    )
     fixed_eps = Schedule(EPSILON, EPSILON, 0, "constant")
     fixed_lr = Schedule(LEARNING_RATE, LEARNING_RATE, 0, "constant")
     return SingleRuntime(eval_points=1, progress=False).train(
-        algorithm, env, steps, fixed_eps, fixed_lr, seed=seed)
+        algorithm, env, steps, fixed_eps, fixed_lr, seed=seed
+    )
 
 
-def measure_variant(variant: str, env_name: str, num_envs: int, seconds: float,
-                    repeats: int) -> dict[str, Any]:
+def measure_variant(
+    variant: str, env_name: str, num_envs: int, seconds: float, repeats: int
+) -> dict[str, Any]:
     """Best steps/s over `repeats` runs of about `seconds` each, and the JIT time."""
     probe = _train(variant, env_name, num_envs, max(num_envs, 2_000), seed=0)
     compile_time = probe.compile_time_s
@@ -63,11 +71,16 @@ def measure_variant(variant: str, env_name: str, num_envs: int, seconds: float,
         steps = int(min(max(rate * seconds / 4, num_envs), 5e8))
         rate = _train(variant, env_name, num_envs, steps, seed=0).steps_per_s
     steps = int(min(max(rate * seconds, num_envs), 2e9))
-    rates = [_train(variant, env_name, num_envs, steps, seed=r).steps_per_s
-             for r in range(repeats)]
-    return {"env": env_name, "variant": variant, "num_envs": num_envs, "steps": steps,
-            "steps_per_s": max(rates), "median_steps_per_s": float(np.median(rates)),
-            "compile_time_s": compile_time}
+    rates = [_train(variant, env_name, num_envs, steps, seed=r).steps_per_s for r in range(repeats)]
+    return {
+        "env": env_name,
+        "variant": variant,
+        "num_envs": num_envs,
+        "steps": steps,
+        "steps_per_s": max(rates),
+        "median_steps_per_s": float(np.median(rates)),
+        "compile_time_s": compile_time,
+    }
 
 
 def gymnasium_baseline(env_name: str, seconds: float, repeats: int) -> dict[str, Any]:
@@ -103,14 +116,21 @@ def gymnasium_baseline(env_name: str, seconds: float, repeats: int) -> dict[str,
         return steps / (time.perf_counter() - start)
 
     rates = [run(time.perf_counter() + seconds) for _ in range(repeats)]
-    return {"env": env_name, "variant": "gymnasium loop", "num_envs": 1, "steps": None,
-            "steps_per_s": max(rates), "median_steps_per_s": float(np.median(rates)),
-            "compile_time_s": 0.0}
+    return {
+        "env": env_name,
+        "variant": "gymnasium loop",
+        "num_envs": 1,
+        "steps": None,
+        "steps_per_s": max(rates),
+        "median_steps_per_s": float(np.median(rates)),
+        "compile_time_s": 0.0,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dist_classicrl.app.throughput",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m dist_classicrl.app.throughput", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--envs", nargs="+", default=list(ENVS), choices=list(ENVS))
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--num-envs", nargs="+", type=int, default=[1, 16, 256, 4096])
@@ -129,23 +149,40 @@ def main(argv: list[str] | None = None) -> int:
     for env_name in args.envs:
         baseline = gymnasium_baseline(env_name, args.seconds, args.repeats)
         rows.append(baseline)
-        print(f"{env_name:10s} gymnasium loop     {baseline['steps_per_s'] / 1e6:8.3f} M/s",
-              flush=True)
+        print(
+            f"{env_name:10s} gymnasium loop     {baseline['steps_per_s'] / 1e6:8.3f} M/s",
+            flush=True,
+        )
         for variant in args.variants:
             for n in args.num_envs:
                 row = measure_variant(variant, env_name, n, args.seconds, args.repeats)
                 row["speedup"] = row["steps_per_s"] / baseline["steps_per_s"]
                 rows.append(row)
-                print(f"{env_name:10s} {variant:8s} n={n:<6d} {row['steps_per_s'] / 1e6:8.3f} M/s"
-                      f"  x{row['speedup']:7.1f}  (JIT {row['compile_time_s']:.2f} s)",
-                      flush=True)
+                print(
+                    f"{env_name:10s} {variant:8s} n={n:<6d} {row['steps_per_s'] / 1e6:8.3f} M/s"
+                    f"  x{row['speedup']:7.1f}  (JIT {row['compile_time_s']:.2f} s)",
+                    flush=True,
+                )
     for row in rows:
         row.setdefault("speedup", 1.0)
     write_csv(args.out / "throughput.csv", rows)
-    header = (f"Learned env steps/s (best of {args.repeats} runs of ~{args.seconds} s), "
-              f"{platform.processor() or platform.machine()}, one process.\n\n")
-    write_markdown(args.out / "throughput.md", rows, ["env", "variant", "num_envs",
-                   "steps_per_s", "median_steps_per_s", "speedup", "compile_time_s"])
+    header = (
+        f"Learned env steps/s (best of {args.repeats} runs of ~{args.seconds} s), "
+        f"{platform.processor() or platform.machine()}, one process.\n\n"
+    )
+    write_markdown(
+        args.out / "throughput.md",
+        rows,
+        [
+            "env",
+            "variant",
+            "num_envs",
+            "steps_per_s",
+            "median_steps_per_s",
+            "speedup",
+            "compile_time_s",
+        ],
+    )
     (args.out / "throughput.md").write_text(header + (args.out / "throughput.md").read_text())
     plot_throughput(rows, args.out / "throughput.png")
     print(f"wrote {args.out}/throughput.csv, throughput.md and throughput.png")

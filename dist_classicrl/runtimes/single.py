@@ -43,6 +43,7 @@ class TrainResult:
     eval: dict[str, Any]
     curve: list[dict[str, float]] = field(default_factory=list)
     workers: int = 1
+    details: dict[str, Any] = field(default_factory=dict)  # runtime-specific metrics
 
     @property
     def steps_per_s(self) -> float:
@@ -134,7 +135,6 @@ class SingleRuntime:
     def _record(curve, algorithm, env, stats, done, train_time) -> float:
         """Append one learning-curve point (greedy evaluation); returns its duration."""
         start = time.perf_counter()
-        evaluation = env.evaluate_greedy(algorithm.q_values(), algorithm.discount)
         window = stats.window()
         row = {
             "step": done,
@@ -144,8 +144,12 @@ class SingleRuntime:
             "episodes": window["episodes"],
             "train_mean_return": window["mean_return"],
         }
-        row.update(
-            {f"eval_{k}": float(v) for k, v in evaluation.items() if isinstance(v, int | float)}
-        )
+        row.update(evaluation_row(env, algorithm.q_values(), algorithm.discount))
         curve.append(row)
         return time.perf_counter() - start
+
+
+def evaluation_row(env: DistClassicRLEnv, q_table: np.ndarray, discount: float) -> dict:
+    """The env's greedy evaluation of `q_table` as ``eval_*`` learning-curve columns."""
+    evaluation = env.evaluate_greedy(q_table, discount)
+    return {f"eval_{k}": float(v) for k, v in evaluation.items() if isinstance(v, int | float)}

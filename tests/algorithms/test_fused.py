@@ -88,3 +88,18 @@ def test_fused_kernels_allocate_nothing_per_step():
     for line in filter(None, out):
         short, long = map(int, line.split())
         assert short == long  # a call costs a fixed number (boxing its arguments), not per step
+
+
+@pytest.mark.parametrize("env_name", ["tictactoe", "taxi"])
+def test_fused_and_unfused_count_the_same_visits(env_name):
+    tables = []
+    for fused in (True, False):
+        env = make_env_named(env_name, 8)
+        algo = OptimalQLearning(env.n_states, env.n_actions, epsilon=0.5, seed=1)
+        algo.count_visits()
+        SingleRuntime(eval_points=1, progress=False, fused=fused).train(
+            algo, env, 5_001, Schedule(0.5, 0.5, 0), Schedule(0.1, 0.1, 0), seed=2
+        )
+        tables.append(algo.visits.copy())
+    np.testing.assert_array_equal(tables[0], tables[1])
+    assert tables[0].sum() == 5_001

@@ -194,3 +194,18 @@ def test_train_episode_runs_to_truncation_and_learns_on_a_gymnasium_env(name):
     assert algo.step_count <= 20 and algo.episode_count == 1
     assert total <= -algo.step_count  # every CliffWalking step costs at least 1
     assert (algo.q_values() < 0).any()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_visit_counts_count_every_applied_update(name):
+    rng = np.random.default_rng(2)
+    algo = make(name, 6, 4)
+    assert algo.visits is None
+    visits = algo.count_visits()
+    expected = np.zeros((6, 4), dtype=np.int64)
+    for duplicates in (False, True, True):
+        batch = random_batch(rng, 50, 6, 4, masked=True, duplicates=duplicates)
+        algo.batch_update(*batch)
+        np.add.at(expected, (batch[0], batch[1]), 1)
+    np.testing.assert_array_equal(visits, expected)
+    assert algo.visits is visits
