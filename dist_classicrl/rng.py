@@ -18,10 +18,15 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 _TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
 
 
-def make_state(seed: int | np.random.SeedSequence | None) -> np.ndarray:
-    """A fresh ``uint64[1]`` kernel RNG state derived from `seed` (None: from the OS)."""
-    seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    return seq.generate_state(1, dtype=np.uint64)
+#: Stream identifiers: an env and an agent seeded with the same number must not draw the
+#: same random numbers (exploration would be correlated with the opponent's moves).
+ENV_STREAM, AGENT_STREAM = 1, 2
+
+
+def make_state(seed: int | None, stream: int) -> np.ndarray:
+    """A fresh ``uint64[1]`` kernel RNG state for (`seed`, `stream`); None: from the OS."""
+    entropy = None if seed is None else [seed, stream]
+    return np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)
 
 
 @njit(cache=True, inline="always")

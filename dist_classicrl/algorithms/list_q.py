@@ -62,7 +62,9 @@ class ListQLearning(BaseAlgorithm):
             legal_of = self._legal_actions
             for s, bits in zip(states.tolist(), self._bitsets(masks), strict=True):
                 legal, values_of = legal_of(bits)
-                if rand() < eps:
+                if not legal:  # nothing is legal (a terminal state): action 0, as numpy does
+                    chosen.append(0)
+                elif rand() < eps:
                     chosen.append(legal[int(rand() * len(legal))])
                 else:
                     values = values_of(q[s])

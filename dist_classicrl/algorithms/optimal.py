@@ -17,7 +17,7 @@ from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.envs.tabular import TabularEnv
 from dist_classicrl.envs.tictactoe import POW3, TicTacToeEnv
-from dist_classicrl.rng import make_state, randint, uniform
+from dist_classicrl.rng import AGENT_STREAM, make_state, randint, uniform
 from dist_classicrl.stats import TrainingStatistics
 
 #: ``run(n_steps, stats)``: train `n_steps` transitions in one compiled call.
@@ -118,7 +118,7 @@ class OptimalQLearning(BaseAlgorithm):
 
     def reseed(self, seed: int | None) -> None:
         self.seed = seed
-        self.rng_state = make_state(seed)
+        self.rng_state = make_state(seed, AGENT_STREAM)
 
     def _initialize_q_table(self) -> np.ndarray:
         return np.zeros((self.n_states, self.n_actions), dtype=np.float32)

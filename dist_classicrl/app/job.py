@@ -125,7 +125,8 @@ def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
     lines = [
         f"dist_classicrl: {metrics['algorithm']} / {metrics['runtime']} / {metrics['env']}"
         f"  [{metrics['status']}]",
-        f"  steps          {metrics['steps']:,} over {metrics['num_envs']} envs, "
+        f"  steps          {metrics['steps']:,} over {metrics['num_envs']} envs"
+        f"{' x ' + str(metrics['workers']) + ' workers' if metrics['workers'] > 1 else ''}, "
         f"{metrics['episodes']:,} episodes, seed {metrics['seed']}",
         f"  speed          {metrics['steps_per_s'] / 1e6:.2f} M steps/s"
         f"{' over ' + str(metrics['workers']) + ' workers' if metrics['workers'] > 1 else ''} "
@@ -139,7 +140,7 @@ def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
         )
     if "optimality_gap" in ev:
         lines.append(
-            f"  greedy policy  optimality gap {ev['optimality_gap']:.2%} "
+            f"  greedy policy  optimality gap {max(ev['optimality_gap'], 0.0):.2%} "
             f"(value {ev['policy_value']:.4f} vs optimum {ev['optimal_value']:.4f}, "
             "value iteration)"
         )

@@ -112,9 +112,13 @@ def check_job(overrides: list[str]) -> None:
     try:
         algorithm, env, runtime, _, _ = build(cfg)
     except InstantiationException as exc:
-        if isinstance(exc.__cause__, ConfigError):
-            raise exc.__cause__ from None
-        raise
+        cause = exc.__cause__
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        # e.g. a key added with + that the constructor does not take
+        target = _first_line(str(exc)).removeprefix("Error in call to target ").rstrip(":")
+        reason = _first_line(str(cause)) if cause else _first_line(str(exc))
+        raise ConfigError(f"cannot build {target}: {reason}") from None
     env.close()
     if hasattr(runtime, "check_compatible"):
         runtime.check_compatible(algorithm)

@@ -30,7 +30,7 @@ from numba import njit
 from dist_classicrl.envs.base import DistClassicRLEnv, StepResult
 from dist_classicrl.envs.tabular_model import TabularModel, finite_horizon_return, optimality_gap
 from dist_classicrl.policies import greedy_actions
-from dist_classicrl.rng import make_state, uniform
+from dist_classicrl.rng import ENV_STREAM, make_state, uniform
 
 
 def is_compilable(unwrapped: object) -> bool:
@@ -133,7 +133,7 @@ class TabularEnv(DistClassicRLEnv):
         )
         self.states = np.zeros(num_envs, dtype=np.int64)
         self.t = np.zeros(num_envs, dtype=np.int64)
-        self.rng_state = make_state(seed)
+        self.rng_state = make_state(seed, ENV_STREAM)
 
     @classmethod
     def from_gym(
@@ -157,7 +157,7 @@ class TabularEnv(DistClassicRLEnv):
 
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, None]:
         if seed is not None:
-            self.rng_state = make_state(seed)
+            self.rng_state = make_state(seed, ENV_STREAM)
         obs = np.empty(self.num_envs, dtype=np.int64)
         _reset_all(self.states, self.t, self.initial_states, self.initial_cum, self.rng_state, obs)
         return obs, None

@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit
 
 from dist_classicrl.envs.base import DistClassicRLEnv, StepResult
-from dist_classicrl.rng import make_state, randint, uniform
+from dist_classicrl.rng import ENV_STREAM, make_state, randint, uniform
 
 N_CELLS = 9
 N_STATES = 3**N_CELLS
@@ -175,7 +175,7 @@ class TicTacToeEnv(DistClassicRLEnv):
         super().__init__(num_envs, N_STATES, N_CELLS)
         self.codes = np.zeros(num_envs, dtype=np.int64)
         self.counts = np.zeros(num_envs, dtype=np.int64)
-        self.rng_state = make_state(seed)
+        self.rng_state = make_state(seed, ENV_STREAM)
         self.winner = winner_table()
         self.empty_bits = empty_bits_table()
 
@@ -185,7 +185,7 @@ class TicTacToeEnv(DistClassicRLEnv):
 
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         if seed is not None:
-            self.rng_state = make_state(seed)
+            self.rng_state = make_state(seed, ENV_STREAM)
         obs = np.empty(self.num_envs, dtype=np.int64)
         mask = np.empty((self.num_envs, N_CELLS), dtype=np.bool_)
         _reset_all(self.codes, self.counts, self.rng_state, self.empty_bits, POW3, obs, mask)

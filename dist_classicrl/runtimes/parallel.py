@@ -24,9 +24,10 @@ Synchronisation (``sync``):
   compiled kernel). ``list`` keeps its table in Python lists, which cannot live in shared
   memory: it supports ``merge`` only.
 
-The main process only watches: it draws progress, snapshots the shared table at the
-evaluation points (evaluated after training, so evaluation never competes with the
-workers for cores), and stops the workers on Ctrl+C, SIGTERM or a worker's failure. The
+The worker whose chunk crosses an evaluation point copies the shared table into a
+snapshot slot in shared memory; snapshots are evaluated after training, so evaluation
+never competes with the workers for cores. The main process only watches: it draws
+progress and stops the workers on Ctrl+C, SIGTERM or a worker's failure. The
 shared-memory segment is unlinked on every path.
 """
 
@@ -94,7 +95,7 @@ class ParallelRuntime:
 
     def check_compatible(self, algorithm: BaseAlgorithm) -> None:
         """Raise `ConfigError` for combinations this runtime cannot run."""
-        if self.sync == "shared" and not isinstance(algorithm.q_values(), np.ndarray):
+        if self.sync == "shared" and not isinstance(algorithm.q_table, np.ndarray):
             raise ConfigError(
                 f"algorithm={algorithm.name} keeps its table in Python lists, "
                 "which cannot live in shared memory: use runtime.sync=merge"
@@ -131,6 +132,11 @@ class ParallelRuntime:
             clock=((workers, 3), np.float64),  # start, end, seconds spent merging
             status=((workers,), np.int64),
             stop=((1,), np.int64),
+            snap_q=((self.eval_points - 1, *shape), np.float32),
+            snap_step=((self.eval_points - 1,), np.int64),
+            snap_totals=((self.eval_points - 1, 4), np.float64),
+            snap_time=((self.eval_points - 1,), np.float64),
+            snap_count=((1,), np.int64),
         ) as block:
             block.q[...] = algorithm.q_values()
             job = _WorkerJob(
@@ -167,19 +173,13 @@ class ParallelRuntime:
             desc=f"{job.algorithm.name}/{job.env.name} x{workers}",
             mininterval=0.2,
         )
-        eval_every = steps / self.eval_points
-        snapshots: list[tuple[int, np.ndarray, np.ndarray, float]] = []
-        status, next_eval = "completed", eval_every
+        status = "completed"
         try:
             for p in procs:
                 p.start()
             while True:
                 time.sleep(POLL_S)
-                done = int(block.steps.sum())
-                bar.update(done - bar.n)
-                while done >= next_eval - 0.5 and done < steps:
-                    snapshots.append(self._snapshot(block, done))
-                    next_eval += eval_every
+                bar.update(int(block.steps.sum()) - bar.n)
                 failed = [w for w, p in enumerate(procs) if p.exitcode not in (None, 0)]
                 if failed:
                     raise WorkerError(self._worker_error(job, failed[0], procs[failed[0]]))
@@ -195,15 +195,20 @@ class ParallelRuntime:
             bar.close()
             _stop_all(procs)
         done = int(block.steps.sum())
-        snapshots.append(self._snapshot(block, done))
-        return self._result(job, snapshots, done, compile_time, status)
-
-    @staticmethod
-    def _snapshot(block: SharedArrays, done: int) -> tuple[int, np.ndarray, np.ndarray, float]:
-        now = time.perf_counter()
         started = block.clock[:, 0][block.clock[:, 0] > 0]
-        elapsed = now - started.min() if started.size else 0.0
-        return done, block.q.copy(), block.totals.copy(), elapsed
+        taken = int(block.snap_count[0])
+        snapshots = [
+            (
+                int(block.snap_step[k]),
+                block.snap_q[k].copy(),
+                block.snap_totals[k].copy(),
+                float(block.snap_time[k] - started.min()),
+            )
+            for k in range(taken)
+        ]
+        end = float(block.clock[:, 1].max() - started.min()) if started.size else 0.0
+        snapshots.append((done, block.q.copy(), block.totals.sum(axis=0), end))
+        return self._result(job, snapshots, done, compile_time, status)
 
     @staticmethod
     def _worker_error(job: _WorkerJob, w: int, proc: Any) -> str:
@@ -225,8 +230,8 @@ class ParallelRuntime:
         eval_start = time.perf_counter()
         curve, previous = [], np.zeros(4)
         for step, table, totals, elapsed in snapshots:
-            window = totals.sum(axis=0) - previous
-            previous = totals.sum(axis=0)
+            window = totals - previous
+            previous = totals
             row = {
                 "step": step,
                 "train_time_s": elapsed,
@@ -238,7 +243,7 @@ class ParallelRuntime:
             row.update(evaluation_row(env, table, algorithm.discount))
             curve.append(row)
         eval_time = time.perf_counter() - eval_start
-        totals = snapshots[-1][2].sum(axis=0)
+        totals = snapshots[-1][2]
         n = totals[0]
         mean = totals[1] / n if n else float("nan")
         statistics = {
@@ -306,6 +311,7 @@ class _WorkerJob:
     ) -> None:
         self.block, self.algorithm, self.env = block, algorithm, env
         self.budgets, self.chunk = budgets, chunk
+        self.total_steps = sum(budgets)
         self.epsilon, self.learning_rate, self.seed = epsilon, learning_rate, seed
         self.sync, self.sync_every, self.lock_batches = sync, sync_every, lock_batches
         self.fused, self.lock, self.errors = fused, lock, errors
@@ -331,7 +337,7 @@ class _WorkerJob:
         worker_seed = int(np.random.SeedSequence([self.seed or 0, w]).generate_state(1)[0])
         algorithm.reseed(worker_seed)
         # One worker has nobody to merge with: it learns in the shared table directly.
-        alone = len(self.budgets) == 1 and isinstance(algorithm.q_values(), np.ndarray)
+        alone = len(self.budgets) == 1 and isinstance(algorithm.q_table, np.ndarray)
         merging = self.sync == "merge" and not alone
         base = None
         if merging:
@@ -365,9 +371,27 @@ class _WorkerJob:
             block.steps[w] = done
             block.totals[w] = loop.stats.totals()
             block.clock[w, 1] = time.perf_counter()
+            self._snapshot_if_due()
         if merging:
             self._merge(base)
         block.clock[w, 1] = time.perf_counter()
+
+    def _snapshot_if_due(self) -> None:
+        """Copy the shared table into the next snapshot slot once the global step count
+        has passed its evaluation point (whichever worker gets there first)."""
+        block = self.block
+        slots = block.snap_step.shape[0]
+        due = lambda k: block.steps.sum() >= (k + 1) * self.total_steps / (slots + 1) - 0.5  # noqa: E731
+        if block.snap_count[0] >= slots or not due(int(block.snap_count[0])):
+            return
+        with self.lock:
+            while block.snap_count[0] < slots and due(int(block.snap_count[0])):
+                k = int(block.snap_count[0])
+                block.snap_q[k] = block.q
+                block.snap_step[k] = block.steps.sum()
+                block.snap_totals[k] = block.totals.sum(axis=0)
+                block.snap_time[k] = time.perf_counter()
+                block.snap_count[0] = k + 1
 
     def _merge(self, base: np.ndarray) -> None:
         """Replay this worker's updates since `base` on top of the shared table (module

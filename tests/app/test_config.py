@@ -97,3 +97,13 @@ def test_config_yaml_files_hold_values_under_a_schema():
             defaults = list(data.get("defaults", []))
             assert defaults[-1] == "_self_", f"{group}/{option}"
             assert defaults[0].startswith("base_") or defaults[0] == "gym", f"{group}/{option}"
+
+
+def test_a_key_the_constructor_does_not_take_is_one_line_too():
+    with pytest.raises(ConfigError, match="unexpected keyword argument 'lr'"):
+        preflight(["+algorithm.lr=0.1"])
+
+
+def test_list_variant_with_shared_parallel_table_is_refused_before_any_work():
+    with pytest.raises(ConfigError, match=r"use runtime\.sync=merge"):
+        preflight(["algorithm=list", "runtime=parallel", "runtime.sync=shared"])

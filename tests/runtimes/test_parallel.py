@@ -1,0 +1,203 @@
+"""ParallelRuntime: exact budgets, learning quality, and no leaks or hangs on any exit path."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dist_classicrl.algorithms import VARIANTS
+from dist_classicrl.envs import TicTacToeEnv, make_env
+from dist_classicrl.errors import ConfigError
+from dist_classicrl.runtimes import ParallelRuntime, WorkerError
+from dist_classicrl.runtimes.shared import PREFIX
+from dist_classicrl.schedules import Schedule
+
+SHM = Path("/dev/shm")
+
+
+def our_segments() -> set[str]:
+    return {p.name for p in SHM.glob(f"{PREFIX}*")} if SHM.exists() else set()
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers():
+    before = our_segments()
+    yield
+    assert our_segments() <= before, "a shared-memory segment of ours was left behind"
+    assert not multiprocessing.active_children(), "a worker process outlived the run"
+
+
+def train(variant="optimal", env=None, steps=200_000, **runtime_kwargs):
+    env = env or TicTacToeEnv(16, seed=0)
+    algo = VARIANTS[variant](
+        env.n_states, env.n_actions, learning_rate=0.5, discount=0.99, epsilon=1.0, seed=0
+    )
+    runtime = ParallelRuntime(progress=False, eval_points=4, **runtime_kwargs)
+    result = runtime.train(
+        algo, env, steps, Schedule(1.0, 0.05, steps // 2), Schedule(0.5, 0.01, steps), seed=0
+    )
+    return algo, result
+
+
+COMBINATIONS = [
+    ("list", "merge"),
+    ("numpy", "merge"),
+    ("numpy", "shared"),
+    ("optimal", "merge"),
+    ("optimal", "shared"),
+]  # list cannot share (below)
+
+
+@pytest.mark.parametrize(("variant", "sync"), COMBINATIONS)
+def test_every_variant_learns_exactly_the_budget_in_both_modes(variant, sync):
+    steps = 100_003 if variant != "list" else 30_001
+    algo, result = train(variant, steps=steps, num_workers=2, sync=sync, sync_every=5_000)
+    assert result.steps == steps and result.workers == 2
+    assert result.status == "completed"
+    assert len(result.details["per_worker_steps_per_s"]) == 2
+    assert all(rate > 0 for rate in result.details["per_worker_steps_per_s"])
+    assert np.abs(result.q_table).sum() > 0
+    np.testing.assert_array_equal(algo.q_values(), result.q_table)
+    assert result.statistics["episodes"] > steps / 10
+
+
+def test_list_variant_cannot_share_its_table():
+    with pytest.raises(ConfigError, match=r"runtime\.sync=merge"):
+        train("list", num_workers=2, sync="shared")
+
+
+def test_schedules_follow_the_global_step_of_all_workers():
+    _, result = train(steps=400_000, num_workers=2)
+    eps = [row["epsilon"] for row in result.curve]
+    assert eps[-1] == pytest.approx(0.05)
+    assert eps[0] > eps[-1]
+    assert [row["step"] for row in result.curve][-1] == 400_000
+
+
+@pytest.mark.parametrize("sync", ["merge", "shared"])
+def test_two_workers_reach_the_single_runtime_quality_bars(compose_config, sync):
+    from dist_classicrl.app.job import build
+
+    for env_name, check in (
+        ("tictactoe", lambda ev: ev["loss_rate"] <= 0.01 and ev["win_rate"] >= 0.94),
+        ("taxi", lambda ev: ev["optimality_gap"] <= 0.02),
+    ):
+        cfg = compose_config(
+            [f"env={env_name}", "runtime=parallel", "runtime.num_workers=2", f"runtime.sync={sync}"]
+        )
+        algorithm, env, runtime, epsilon, learning_rate = build(cfg)
+        runtime.progress = False
+        result = runtime.train(algorithm, env, cfg.steps, epsilon, learning_rate, seed=0)
+        assert check(result.eval), (env_name, result.eval)
+
+
+class FailingEnv(TicTacToeEnv):
+    """Raises in the first worker process that steps it (a file decides which one)."""
+
+    def __init__(self, flag: Path, **kwargs):
+        super().__init__(**kwargs)
+        self.flag, self.parent, self.calls = flag, os.getpid(), 0
+
+    def step(self, actions):
+        self.calls += 1
+        if os.getpid() != self.parent and self.calls == 50:
+            try:
+                os.close(os.open(self.flag, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return super().step(actions)
+            raise RuntimeError("boom in a worker")
+        return super().step(actions)
+
+
+def test_a_failing_worker_fails_the_run_with_its_error_and_stops_the_others(tmp_path):
+    env = FailingEnv(tmp_path / "flag", num_envs=4, seed=0)
+    start = time.monotonic()
+    with pytest.raises(WorkerError, match="boom in a worker"):
+        train(env=env, steps=50_000_000, num_workers=2, fused=False)
+    assert time.monotonic() - start < 30
+
+
+def test_a_killed_worker_fails_the_run_instead_of_hanging(tmp_path):
+    class KilledEnv(TicTacToeEnv):
+        def step(self, actions):
+            if os.getpid() != parent and not (tmp_path / "k").exists():
+                (tmp_path / "k").touch()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return super().step(actions)
+
+    parent = os.getpid()
+    start = time.monotonic()
+    with pytest.raises(WorkerError, match="exit code -9"):
+        train(env=KilledEnv(4, seed=0), steps=50_000_000, num_workers=2, fused=False)
+    assert time.monotonic() - start < 30
+
+
+def run_cli(tmp_path: Path, name: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dist_classicrl.run",
+            "runtime=parallel",
+            "runtime.num_workers=2",
+            *args,
+            f"hydra.run.dir={tmp_path / name}",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for_job_start(out: Path, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while not (out / "run.log").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.1)
+    time.sleep(1.5)  # the workers are running
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_interrupt_stops_every_worker_saves_and_releases(tmp_path, how):
+    proc = run_cli(tmp_path, "job", "algorithm=list", "steps=1000000000")
+    wait_for_job_start(tmp_path / "job", proc)
+    start = time.monotonic()
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)  # a terminal sends it to the whole group
+    else:
+        proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert time.monotonic() - start < 30
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    metrics = json.loads((tmp_path / "job" / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and metrics["workers"] == 2
+    assert 0 < metrics["steps"] < 1_000_000_000
+    assert np.abs(np.load(tmp_path / "job" / "q_table.npy")).sum() > 0
+
+
+def test_two_parallel_runs_at_once_do_not_collide(tmp_path):
+    procs = [run_cli(tmp_path, name, "steps=2000000") for name in ("a", "b")]
+    for name, proc in zip(("a", "b"), procs, strict=True):
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+        metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+        assert metrics["status"] == "completed" and metrics["steps"] == 2_000_000
+
+
+def test_one_worker_needs_no_merges_and_learns_like_the_single_runtime():
+    env = make_env("gym", 8, id="Taxi-v4", seed=0)
+    _, result = train(env=env, steps=300_000, num_workers=1)
+    assert result.details["per_worker_merge_time_s"] == [0.0]
+    assert result.eval["optimality_gap"] < 0.5
