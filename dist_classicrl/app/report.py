@@ -93,7 +93,11 @@ def plot_throughput(rows: list[dict[str, Any]], path: Path) -> None:
     envs = list(dict.fromkeys(r["env"] for r in rows))
     fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4.5), squeeze=False)
     for ax, env in zip(axes[0], envs, strict=True):
-        env_rows = [r for r in rows if r["env"] == env]
+        env_rows = [
+            r
+            for r in rows
+            if r["env"] == env and r.get("runtime", "single") in ("single", "python loop")
+        ]
         for variant in dict.fromkeys(r["variant"] for r in env_rows):
             points = sorted(
                 (r["num_envs"], r["steps_per_s"]) for r in env_rows if r["variant"] == variant

@@ -3,6 +3,10 @@
     python -m dist_classicrl.app.throughput                 # full table, ~3 minutes
     python -m dist_classicrl.app.throughput --quick         # shorter runs, ~1 minute
 
+It also measures the parallel runtime (``optimal``, 64 envs per worker) with each of
+``--workers`` (default 1 2) against the single runtime in the same run, and prints the
+ratios (the scaling figures of docs/parallel.md).
+
 For each env (TicTacToe, Taxi-v4), variant (list, numpy, optimal) and ``num_envs``
 (1, 16, 256, 4096 by default) it trains through the product's own path
 (`SingleRuntime`, epsilon 0.1, learning rate 0.1) for about ``--seconds`` and reports
@@ -29,7 +33,7 @@ import numpy as np
 from dist_classicrl.algorithms import VARIANTS
 from dist_classicrl.app.report import plot_throughput, write_csv, write_markdown
 from dist_classicrl.envs import TicTacToeEnv, make_env
-from dist_classicrl.runtimes import SingleRuntime
+from dist_classicrl.runtimes import ParallelRuntime, SingleRuntime
 from dist_classicrl.schedules import Schedule
 
 ENVS = {"tictactoe": "dist_classicrl/TicTacToe-v0", "taxi": "Taxi-v4"}
@@ -43,7 +47,8 @@ def _make(env_name: str, num_envs: int, seed: int):
     return make_env("gym", num_envs, id=ENVS[env_name], seed=seed)
 
 
-def _train(variant: str, env_name: str, num_envs: int, steps: int, seed: int):
+def _train(variant: str, env_name: str, num_envs: int, steps: int, seed: int, workers: int = 0):
+    """One timed training run; ``workers=0`` is the single runtime, else the parallel one."""
     env = _make(env_name, num_envs, seed)
     algorithm = VARIANTS[variant](
         env.n_states,
@@ -55,28 +60,34 @@ def _train(variant: str, env_name: str, num_envs: int, steps: int, seed: int):
     )
     fixed_eps = Schedule(EPSILON, EPSILON, 0, "constant")
     fixed_lr = Schedule(LEARNING_RATE, LEARNING_RATE, 0, "constant")
-    return SingleRuntime(eval_points=1, progress=False).train(
-        algorithm, env, steps, fixed_eps, fixed_lr, seed=seed
+    runtime = (
+        SingleRuntime(eval_points=1, progress=False)
+        if workers == 0
+        else ParallelRuntime(num_workers=workers, eval_points=1, progress=False)
     )
+    return runtime.train(algorithm, env, steps, fixed_eps, fixed_lr, seed=seed)
 
 
 def measure_variant(
-    variant: str, env_name: str, num_envs: int, seconds: float, repeats: int
+    variant: str, env_name: str, num_envs: int, seconds: float, repeats: int, workers: int = 0
 ) -> dict[str, Any]:
     """Best steps/s over `repeats` runs of about `seconds` each, and the JIT time."""
-    probe = _train(variant, env_name, num_envs, max(num_envs, 2_000), seed=0)
+    probe = _train(variant, env_name, num_envs, max(num_envs, 2_000), 0, workers)
     compile_time = probe.compile_time_s
     rate = probe.steps_per_s
     for _ in range(3):  # grow the probe until it runs long enough to estimate the rate
         steps = int(min(max(rate * seconds / 4, num_envs), 5e8))
-        rate = _train(variant, env_name, num_envs, steps, seed=0).steps_per_s
+        rate = _train(variant, env_name, num_envs, steps, 0, workers).steps_per_s
     steps = int(min(max(rate * seconds, num_envs), 2e9))
-    rates = [_train(variant, env_name, num_envs, steps, seed=r).steps_per_s for r in range(repeats)]
+    rates = [
+        _train(variant, env_name, num_envs, steps, r, workers).steps_per_s for r in range(repeats)
+    ]
     return {
         "env": env_name,
         "variant": variant,
         "num_envs": num_envs,
         "steps": steps,
+        "runtime": "single" if workers == 0 else f"parallel x{workers}",
         "steps_per_s": max(rates),
         "median_steps_per_s": float(np.median(rates)),
         "compile_time_s": compile_time,
@@ -119,12 +130,41 @@ def gymnasium_baseline(env_name: str, seconds: float, repeats: int) -> dict[str,
     return {
         "env": env_name,
         "variant": "gymnasium loop",
+        "runtime": "python loop",
         "num_envs": 1,
         "steps": None,
         "steps_per_s": max(rates),
         "median_steps_per_s": float(np.median(rates)),
         "compile_time_s": 0.0,
     }
+
+
+SCALING_NUM_ENVS = 64
+
+
+def measure_scaling(env_name: str, args: argparse.Namespace, baseline: float) -> list[dict]:
+    """``optimal`` under the parallel runtime with each worker count, next to the single
+    runtime measured again in the same run, and the ratios between them."""
+    single = measure_variant("optimal", env_name, SCALING_NUM_ENVS, args.seconds, args.repeats)
+    rows = []
+    for workers in args.workers:
+        row = measure_variant(
+            "optimal", env_name, SCALING_NUM_ENVS, args.seconds, args.repeats, workers=workers
+        )
+        row["speedup"] = row["steps_per_s"] / baseline
+        row["vs_single"] = row["steps_per_s"] / single["steps_per_s"]
+        rows.append(row)
+        print(
+            f"{env_name:10s} optimal  x{workers} workers  {row['steps_per_s'] / 1e6:8.3f} M/s"
+            f"  = {row['vs_single']:.2f} x single ({single['steps_per_s'] / 1e6:.3f} M/s, "
+            f"{SCALING_NUM_ENVS} envs per worker)",
+            flush=True,
+        )
+    by_workers = {r["runtime"]: r["steps_per_s"] for r in rows}
+    if "parallel x1" in by_workers:
+        for row in rows:
+            row["vs_one_worker"] = row["steps_per_s"] / by_workers["parallel x1"]
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,13 +176,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-envs", nargs="+", type=int, default=[1, 16, 256, 4096])
     parser.add_argument("--seconds", type=float, default=1.0, help="length of one timed run")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--workers",
+        nargs="*",
+        type=int,
+        default=[1, 2],
+        help="parallel runtime worker counts to measure (optimal, 64 envs)",
+    )
     parser.add_argument("--quick", action="store_true", help="--seconds 0.3 --repeats 2")
     parser.add_argument("--out", type=Path, default=Path("throughput"))
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.repeats = 0.3, 2
-    if min(args.num_envs) < 1 or args.seconds <= 0 or args.repeats < 1:
-        parser.error("--num-envs must be >= 1, --seconds > 0 and --repeats >= 1")
+    if (
+        min(args.num_envs) < 1
+        or args.seconds <= 0
+        or args.repeats < 1
+        or (args.workers and min(args.workers) < 1)
+    ):
+        parser.error("--num-envs and --workers must be >= 1, --seconds > 0, --repeats >= 1")
     args.out.mkdir(parents=True, exist_ok=True)
 
     rows = []
@@ -163,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"  x{row['speedup']:7.1f}  (JIT {row['compile_time_s']:.2f} s)",
                     flush=True,
                 )
+        if args.workers and "optimal" in args.variants:
+            rows += measure_scaling(env_name, args, baseline["steps_per_s"])
     for row in rows:
         row.setdefault("speedup", 1.0)
     write_csv(args.out / "throughput.csv", rows)
