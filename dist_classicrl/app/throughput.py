@@ -22,6 +22,7 @@ Writes ``throughput.csv``, ``throughput.md`` and ``throughput.png`` into ``--out
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from pathlib import Path
@@ -222,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(args.out / "throughput.csv", rows)
     header = (
         f"Learned env steps/s (best of {args.repeats} runs of ~{args.seconds} s), "
-        f"{platform.processor() or platform.machine()}, one process.\n\n"
+        f"{platform.machine()}, {os.cpu_count()} cores; speedup: over the Gymnasium loop; "
+        "vs_single / vs_one_worker: parallel runtime against the single runtime / one "
+        "worker, measured in the same run.\n\n"
     )
     write_markdown(
         args.out / "throughput.md",
@@ -230,10 +233,13 @@ def main(argv: list[str] | None = None) -> int:
         [
             "env",
             "variant",
+            "runtime",
             "num_envs",
             "steps_per_s",
             "median_steps_per_s",
             "speedup",
+            "vs_single",
+            "vs_one_worker",
             "compile_time_s",
         ],
     )
