@@ -51,6 +51,7 @@ def train_tictactoe(
     env_rng,
     winner,
     empty_bits,
+    empty_cells,
     pow3,
     actions,
     states,
@@ -67,31 +68,32 @@ def train_tictactoe(
     done_steps = 0
     while done_steps < n_steps:
         take = min(n, n_steps - done_steps)
-        for i in range(n):  # 1. choose
+        for i in range(n):  # 1. choose, looping over the empty cells only
             s = codes[i]
-            legal = empty_bits[s]
+            n_legal = 9 - counts[i]
             if uniform(agent_rng) < epsilon:
-                actions[i] = _ttt._kth_empty(legal, randint(agent_rng, 9 - counts[i]))
+                actions[i] = empty_cells[s, randint(agent_rng, n_legal)]
             else:
                 best, best_value = 0, -np.inf
-                for a in range(9):
-                    if (legal >> a) & 1 and q[s, a] > best_value:
+                for j in range(n_legal):  # cells ascending: ties keep the lowest
+                    a = empty_cells[s, j]
+                    if q[s, a] > best_value:
                         best, best_value = a, q[s, a]
                 actions[i] = best
         for i in range(n):  # 2. step, target from the pre-batch table, auto-reset
             s = codes[i]
             states[i] = s
             s2, count, reward, done = _ttt._play(
-                s, counts[i], actions[i], env_rng, winner, empty_bits, pow3
+                s, counts[i], actions[i], env_rng, winner, empty_bits, empty_cells, pow3
             )
             boot = 0.0
             if not done:
-                legal = empty_bits[s2]
                 best_value = -np.inf
-                for a in range(9):
-                    if (legal >> a) & 1 and q[s2, a] > best_value:
+                for j in range(9 - count):
+                    a = empty_cells[s2, j]
+                    if q[s2, a] > best_value:
                         best_value = q[s2, a]
-                boot = 0.0 if best_value == -np.inf else best_value
+                boot = best_value
             targets[i] = reward + discount * boot
             if i < take:
                 _record(i, reward, done, running_return, running_length, totals)

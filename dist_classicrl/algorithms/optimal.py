@@ -182,6 +182,7 @@ class OptimalQLearning(BaseAlgorithm):
                     env.rng_state,
                     env.winner,
                     env.empty_bits,
+                    env.empty_cells,
                     POW3,
                     actions,
                     states,

@@ -54,6 +54,8 @@ def _cumulative(probs: np.ndarray, n_outcomes: np.ndarray) -> np.ndarray:
 
 @njit(cache=True, inline="always")
 def _sample(cum: np.ndarray, n: int, rng: np.ndarray) -> int:
+    if n == 1:  # deterministic outcome: no random draw (Taxi, CliffWalking)
+        return 0
     u = uniform(rng)
     k = 0
     while k < n - 1 and u >= cum[k]:

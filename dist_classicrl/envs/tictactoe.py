@@ -78,18 +78,18 @@ def empty_bits_table() -> np.ndarray:
     return (empty * (1 << np.arange(N_CELLS))).sum(axis=1).astype(np.int64)
 
 
+@lru_cache(maxsize=1)
+def empty_cells_table() -> np.ndarray:
+    """``int64[19683, 9]``: the empty cells of each state in increasing order, then -1.
+
+    The k-th empty cell is one lookup, and loops over legal actions visit only those."""
+    empty = decode(np.arange(N_STATES)) == EMPTY
+    order = np.argsort(~empty, axis=1, kind="stable")  # empty cells first, ascending
+    return np.where(np.take_along_axis(empty, order, axis=1), order, -1).astype(np.int64)
+
+
 # The compiled game keeps only the state code and the move count of each copy; the
 # winner and empty-cell tables replace board arrays, so a move is an add and two lookups.
-
-
-@njit(cache=True, inline="always")
-def _kth_empty(bits, k):
-    for c in range(9):
-        if (bits >> c) & 1:
-            if k == 0:
-                return c
-            k -= 1
-    return -1
 
 
 @njit(cache=True, inline="always")
@@ -101,7 +101,7 @@ def _start(rng, pow3):
 
 
 @njit(cache=True, inline="always")
-def _play(code, count, action, rng, winner, empty_bits, pow3):
+def _play(code, count, action, rng, winner, empty_bits, empty_cells, pow3):
     """The agent's `action` and the opponent's reply: ``(code, count, reward, done)``.
 
     Works on scalars so that compiled callers keep the game state in registers."""
@@ -113,7 +113,7 @@ def _play(code, count, action, rng, winner, empty_bits, pow3):
         return code, count, 1.0, True
     if count == 9:
         return code, count, 0.0, True
-    code += 2 * pow3[_kth_empty(empty_bits[code], randint(rng, 9 - count))]
+    code += 2 * pow3[empty_cells[code, randint(rng, 9 - count)]]
     count += 1
     if winner[code] == 2:
         return code, count, -1.0, True
@@ -144,6 +144,7 @@ def _step_all(
     rng,
     winner,
     empty_bits,
+    empty_cells,
     pow3,
     next_obs,
     reward,
@@ -154,7 +155,9 @@ def _step_all(
 ):
     # Bound: two table lookups per move and ~2 random draws per step; no allocation.
     for i in range(codes.shape[0]):
-        code, count, r, done = _play(codes[i], counts[i], actions[i], rng, winner, empty_bits, pow3)
+        code, count, r, done = _play(
+            codes[i], counts[i], actions[i], rng, winner, empty_bits, empty_cells, pow3
+        )
         next_obs[i] = code
         reward[i] = r
         terminated[i] = done
@@ -178,6 +181,7 @@ class TicTacToeEnv(DistClassicRLEnv):
         self.rng_state = make_state(seed, ENV_STREAM)
         self.winner = winner_table()
         self.empty_bits = empty_bits_table()
+        self.empty_cells = empty_cells_table()
 
     @property
     def has_action_mask(self) -> bool:
@@ -209,6 +213,7 @@ class TicTacToeEnv(DistClassicRLEnv):
             self.rng_state,
             self.winner,
             self.empty_bits,
+            self.empty_cells,
             POW3,
             out.next_obs,
             out.reward,

@@ -43,6 +43,7 @@ import traceback
 from typing import Any
 
 import numpy as np
+from numba import njit
 from tqdm import tqdm
 
 from dist_classicrl.algorithms.base import BaseAlgorithm
@@ -115,6 +116,7 @@ class ParallelRuntime:
         workers = self.num_workers
         compile_start = time.perf_counter()
         TrainingLoop(algorithm, env, fused=self.fused).warm_up()  # children inherit the code
+        replay_updates(*(np.zeros(1, np.float32) for _ in range(3)), np.zeros(1, np.int32), 0.5)
         compile_time = time.perf_counter() - compile_start
         budgets = [steps // workers + (w < steps % workers) for w in range(workers)]
         per_worker = math.ceil(steps / workers)
@@ -132,6 +134,8 @@ class ParallelRuntime:
             clock=((workers, 3), np.float64),  # start, end, seconds spent merging
             status=((workers,), np.int64),
             stop=((1,), np.int64),
+            ready=((workers,), np.int64),
+            go=((1,), np.int64),
             snap_q=((self.eval_points - 1, *shape), np.float32),
             snap_step=((self.eval_points - 1,), np.int64),
             snap_totals=((self.eval_points - 1, 4), np.float64),
@@ -177,6 +181,10 @@ class ParallelRuntime:
         try:
             for p in procs:
                 p.start()
+            # Start the clocks together: forking the next worker takes milliseconds.
+            while not block.ready.all() and all(p.exitcode in (None, 0) for p in procs):
+                time.sleep(0.001)
+            block.go[0] = 1
             while True:
                 time.sleep(POLL_S)
                 bar.update(int(block.steps.sum()) - bar.n)
@@ -353,7 +361,13 @@ class _WorkerJob:
             batch_lock=self.lock if self.lock_batches else None,
         )
         loop.start(worker_seed)
-        budget, done, since_sync = self.budgets[w], 0, 0
+        block.ready[w] = 1
+        while not block.go[0] and not block.stop[0]:
+            time.sleep(0.0005)
+        # Stagger the merges (worker w first merges after (w+1)/W of sync_every steps) so
+        # that workers do not queue at the lock together.
+        budget, done = self.budgets[w], 0
+        since_sync = self.sync_every - (w + 1) * self.sync_every // len(self.budgets)
         block.clock[w, 0] = time.perf_counter()
         while done < budget and not block.stop[0]:
             global_step = int(block.steps.sum())
@@ -397,14 +411,27 @@ class _WorkerJob:
         """Replay this worker's updates since `base` on top of the shared table (module
         docstring); refresh `base` and the private table in place."""
         algorithm = self.algorithm
-        mine = algorithm.visits.reshape(-1)
-        touched = np.flatnonzero(mine != 0)  # (4x faster than on the int array itself)
-        private = algorithm.q_values().reshape(-1)[touched]
-        before = base.reshape(-1)[touched]
-        kept = (1.0 - algorithm.learning_rate) ** mine[touched]
+        private = algorithm.q_values()
         with self.lock:
-            q = self.block.q.reshape(-1)
-            q[touched] = private + kept * (q[touched] - before)
+            replay_updates(
+                self.block.q.reshape(-1),
+                private.reshape(-1),
+                base.reshape(-1),
+                algorithm.visits.reshape(-1),
+                1.0 - algorithm.learning_rate,
+            )
             np.copyto(base, self.block.q)
         algorithm.load_q_values(base)
-        mine[touched] = 0
+
+
+@njit(cache=True)
+def replay_updates(shared, private, base, visits, keep):
+    """``shared = private + keep^k (shared - base)`` where ``k = visits > 0``; zero the
+    visits. One pass, no temporaries: the merge holds the lock for a scan of the table."""
+    log_keep = np.log(keep) if keep > 0.0 else -np.inf
+    for i in range(shared.shape[0]):
+        k = visits[i]
+        if k:
+            factor = np.exp(k * log_keep) if k * log_keep > -40.0 else 0.0
+            shared[i] = private[i] + factor * (shared[i] - base[i])
+            visits[i] = 0
