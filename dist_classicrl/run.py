@@ -6,8 +6,12 @@ each job then runs `app.job.run_job` and writes its files into Hydra's output di
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import hydra
@@ -24,10 +28,35 @@ def hydra_app(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
     metrics = run_job(cfg, out_dir, dict(hydra_cfg.runtime.choices))
+    if metrics["status"] == "other-rank":
+        return 0.0
     print(summary_text(metrics, out_dir), flush=True)
     if metrics["status"] == "interrupted":
         raise KeyboardInterrupt  # results are saved; stop the sweep as well
     return metrics["steps_per_s"]
+
+
+def _mpi_rank() -> int:
+    """This process's rank when started by mpiexec or srun (0 otherwise)."""
+    for key in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
+        if key in os.environ:
+            return int(os.environ[key])
+    return 0
+
+
+def _quiet_rank_overrides() -> list[str]:
+    """Ranks other than 0 run the same job but write nothing where the user looks: their
+    Hydra directory is a temporary one, without logs or a config copy."""
+    if _mpi_rank() == 0:
+        return []
+    scratch = tempfile.mkdtemp(prefix="dcrl_rank_")
+    atexit.register(shutil.rmtree, scratch, True)
+    return [
+        f"hydra.run.dir={scratch}",
+        "hydra.output_subdir=null",
+        "hydra/job_logging=none",
+        "hydra/hydra_logging=none",
+    ]
 
 
 def _interrupt_on_sigterm(signum: int, frame: object) -> None:
@@ -41,6 +70,7 @@ def main() -> None:
         print(f"dist_classicrl: error: {exc}", file=sys.stderr)
         sys.exit(2)
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    sys.argv += _quiet_rank_overrides()
     try:
         hydra_app()
     except KeyboardInterrupt:

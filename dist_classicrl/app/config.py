@@ -105,6 +105,28 @@ class ParallelRuntimeConfig(RuntimeConfig):
 
 
 @dataclass
+class DistributedRuntimeConfig(RuntimeConfig):
+    """``runtime=distributed``: MPI ranks through mpi4py."""
+
+    _target_: str = "dist_classicrl.runtimes.DistributedRuntime"
+    ranks: int = 2  # started with mpiexec unless already running under MPI
+    sync: str = "allreduce"
+    sync_every: int = 100_000  # steps of one rank between synchronisations
+    timeout_s: float = 3600.0  # the launcher gives up after this long
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive_int("runtime.ranks", self.ranks)
+        if self.sync != "allreduce":
+            raise ConfigError(
+                f"runtime.sync={self.sync!r} is not available for "
+                "runtime=distributed: allowed is allreduce"
+            )
+        check_positive_int("runtime.sync_every", self.sync_every)
+        check_range("runtime.timeout_s", self.timeout_s, 0.0, float("inf"), low_open=True)
+
+
+@dataclass
 class EnvConfig:
     """``env`` group: arguments of `dist_classicrl.envs.make_env`."""
 
@@ -155,6 +177,7 @@ def register_configs() -> None:
     cs.store(group="algorithm", name="base_algorithm", node=AlgorithmConfig)
     cs.store(group="runtime", name="base_runtime", node=RuntimeConfig)
     cs.store(group="runtime", name="base_parallel_runtime", node=ParallelRuntimeConfig)
+    cs.store(group="runtime", name="base_distributed_runtime", node=DistributedRuntimeConfig)
     cs.store(group="env", name="base_env", node=EnvConfig)
     cs.store(group="wrapper", name="base_wrapper", node=WrapperConfig)
 

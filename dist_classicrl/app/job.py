@@ -64,8 +64,8 @@ def _clean(value: Any) -> Any:
 
 def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str, Any]:
     """Train as `cfg` says and write the job's files into `out_dir`; returns the metrics."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     algorithm, env, runtime, epsilon, learning_rate = build(cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
     metrics: dict[str, Any] = {
         "algorithm": algorithm.name,
         "runtime": runtime.name,
@@ -88,6 +88,8 @@ def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str
         raise
     finally:
         env.close()
+    if result is None:  # an MPI rank other than 0: rank 0 writes the job's files
+        return {**metrics, "status": "other-rank"}
     metrics.update(
         {
             "workers": result.workers,

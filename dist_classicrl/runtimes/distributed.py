@@ -1,0 +1,309 @@
+"""`DistributedRuntime`: MPI ranks (mpi4py) that learn locally and combine with Allreduce.
+
+Starting
+    ``python -m dist_classicrl.run runtime=distributed runtime.ranks=3`` starts the ranks
+    itself: the job's objects are pickled into a temporary directory and
+    ``mpiexec -n 3 python -m mpi4py -m dist_classicrl.runtimes.mpi_job DIR`` (the
+    ``mpiexec`` installed next to the Python interpreter by the ``mpich`` wheel) trains
+    them; rank 0 writes the result back and the calling process writes the job's files,
+    once. ``python -m mpi4py`` makes an exception in any rank abort every rank (MPICH
+    otherwise leaves the others waiting in the next collective forever), and the launcher
+    is bounded by ``runtime.timeout_s``.
+
+Synchronisation (``sync=allreduce``)
+    Every rank steps its own ``env.num_envs`` envs, learns into its own table and counts
+    its updates per entry. Every `sync_every` of its steps all ranks combine their changes
+    since the last synchronisation with one ``Allreduce`` of ``[k_r * (Q_r - base), k_r]``:
+    each entry moves to ``base + sum_r k_r (Q_r - base) / sum_r k_r``, the visit-weighted
+    mean of the ranks' changes. An entry one rank learned keeps that rank's change in full;
+    an entry all ranks learned moves by their average, not their sum (a sum counts a shared
+    target R times and oscillates). The budget is split evenly and every rank joins the
+    same number of synchronisations, so no collective waits for a rank that will not come.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from dist_classicrl.algorithms.base import BaseAlgorithm
+from dist_classicrl.envs.base import DistClassicRLEnv
+from dist_classicrl.errors import ConfigError, check_positive_int
+from dist_classicrl.runtimes.loop import TrainingLoop
+from dist_classicrl.runtimes.parallel import WorkerError
+from dist_classicrl.runtimes.single import TrainResult, evaluation_row
+from dist_classicrl.schedules import Schedule
+
+SYNC_MODES = ("allreduce",)
+
+
+def mpiexec_path() -> Path:
+    """The ``mpiexec`` next to the running interpreter (installed by the mpich wheel)."""
+    return Path(sys.executable).parent / "mpiexec"
+
+
+class DistributedRuntime:
+    """MPI ranks through mpi4py (module docstring)."""
+
+    name = "distributed"
+
+    def __init__(
+        self,
+        ranks: int = 2,
+        sync: str = "allreduce",
+        sync_every: int = 100_000,
+        eval_points: int = 10,
+        progress: bool | None = None,
+        fused: bool = True,
+        timeout_s: float = 3600.0,
+    ) -> None:
+        check_positive_int("runtime.ranks", ranks)
+        check_positive_int("runtime.sync_every", sync_every)
+        check_positive_int("runtime.eval_points", eval_points)
+        if sync not in SYNC_MODES:
+            raise ConfigError(
+                f"runtime.sync={sync!r} is not available: allowed is {', '.join(SYNC_MODES)}"
+            )
+        if timeout_s <= 0:
+            raise ConfigError(f"runtime.timeout_s={timeout_s} must be > 0")
+        self.ranks, self.sync, self.sync_every = ranks, sync, sync_every
+        self.eval_points, self.progress, self.fused = eval_points, progress, fused
+        self.timeout_s = timeout_s
+
+    def check_compatible(self, algorithm: BaseAlgorithm) -> None:
+        if self.ranks > 1 and not _under_mpi() and not mpiexec_path().exists():
+            raise ConfigError(
+                f"runtime=distributed needs {mpiexec_path()}: install the "
+                "mpich wheel (pip install mpich) into this environment"
+            )
+
+    def train(
+        self,
+        algorithm: BaseAlgorithm,
+        env: DistClassicRLEnv,
+        steps: int,
+        epsilon: Schedule,
+        learning_rate: Schedule,
+        seed: int | None = None,
+    ) -> TrainResult:
+        check_positive_int("steps", steps)
+        if _under_mpi() or self.ranks == 1:
+            from mpi4py import MPI
+
+            return train_spmd(
+                MPI.COMM_WORLD, self, algorithm, env, steps, epsilon, learning_rate, seed
+            )
+        self.check_compatible(algorithm)
+        return self._launch(algorithm, env, steps, epsilon, learning_rate, seed)
+
+    def _launch(self, algorithm, env, steps, epsilon, learning_rate, seed) -> TrainResult:
+        with tempfile.TemporaryDirectory(prefix="dcrl_mpi_") as tmp:
+            spec = Path(tmp) / "job.pkl"
+            spec.write_bytes(
+                pickle.dumps((self, algorithm, env, steps, epsilon, learning_rate, seed))
+            )
+            bin_dir = str(Path(sys.executable).parent)  # Spawn and helpers need it on PATH
+            child_env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+            cmd = [
+                str(mpiexec_path()),
+                "-n",
+                str(self.ranks),
+                sys.executable,
+                "-m",
+                "mpi4py",
+                "-m",
+                "dist_classicrl.runtimes.mpi_job",
+                tmp,
+            ]
+            try:
+                proc = subprocess.run(
+                    cmd,
+                    env=child_env,
+                    stdout=sys.stdout,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    timeout=self.timeout_s,
+                )
+            except subprocess.TimeoutExpired:
+                raise WorkerError(
+                    f"the {self.ranks} MPI ranks did not finish within "
+                    f"runtime.timeout_s={self.timeout_s}"
+                ) from None
+            result_file = Path(tmp) / "result.pkl"
+            if proc.returncode != 0 or not result_file.exists():
+                tail = "\n".join(proc.stderr.strip().splitlines()[-25:])
+                raise WorkerError(
+                    f"mpiexec with {self.ranks} ranks failed (exit code {proc.returncode}):\n{tail}"
+                )
+            if proc.stderr:
+                sys.stderr.write(proc.stderr)
+            result, q_table = pickle.loads(result_file.read_bytes())
+        algorithm.load_q_values(q_table)
+        algorithm.step_count += result.steps
+        return result
+
+
+@njit(cache=True)
+def pack_changes(send, private, base, visits):
+    """``send = [k * (Q - base), k]`` per entry, and reset the counts ``k`` (one pass)."""
+    for i in range(base.shape[0]):
+        k = visits[i]
+        send[0, i] = k * (private[i] - base[i]) if k else 0.0
+        send[1, i] = k
+        visits[i] = 0
+
+
+@njit(cache=True)
+def apply_mean_changes(base, summed):
+    """``base += sum_r k_r dQ_r / sum_r k_r`` where some rank learned the entry."""
+    for i in range(base.shape[0]):
+        if summed[1, i] > 0:
+            base[i] += summed[0, i] / summed[1, i]
+
+
+def _under_mpi() -> bool:
+    """True when this process is one of several MPI ranks (started by mpiexec or srun)."""
+    if not any(
+        k in os.environ
+        for k in ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_PROCID")
+    ):
+        return False
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD.Get_size() > 1
+
+
+def train_spmd(
+    comm: Any,
+    runtime: DistributedRuntime,
+    algorithm: BaseAlgorithm,
+    env: DistClassicRLEnv,
+    steps: int,
+    epsilon: Schedule,
+    learning_rate: Schedule,
+    seed: int | None,
+) -> TrainResult:
+    """Every rank runs this; rank 0's return value is the job's result."""
+    from mpi4py import MPI
+
+    rank, size = comm.Get_rank(), comm.Get_size()
+    rank_seed = int(np.random.SeedSequence([seed or 0, rank, 7]).generate_state(1)[0])
+    algorithm.reseed(rank_seed)
+    loop = TrainingLoop(algorithm, env, fused=runtime.fused)
+    compile_start = time.perf_counter()
+    loop.warm_up()
+    pack_changes(
+        np.zeros((2, 1), np.float32),
+        *(np.zeros(1, np.float32) for _ in range(2)),
+        np.zeros(1, np.int32),
+    )
+    apply_mean_changes(np.zeros(1, np.float32), np.ones((2, 1), np.float32))
+    compile_time = comm.allreduce(time.perf_counter() - compile_start, op=MPI.MAX)
+    loop.start(rank_seed)
+
+    budget = steps // size + (rank < steps % size)
+    rounds = math.ceil(math.ceil(steps / size) / runtime.sync_every)
+    base = np.array(algorithm.q_values(), dtype=np.float32)
+    algorithm.load_q_values(base)
+    visits = algorithm.count_visits()
+    send = np.empty((2, base.size), dtype=np.float32)  # float32: half the bytes of float64
+    recv = np.empty_like(send)
+    totals = np.zeros(5)  # steps, episodes, return sum, squared-return sum, length sum
+    global_totals = np.zeros(5)
+    eval_every = steps / runtime.eval_points
+    next_eval = eval_every
+    snapshots: list[tuple[int, np.ndarray, np.ndarray, float]] = []
+    comm_time = train_time = 0.0
+    done = 0
+    comm.Barrier()
+    start = time.perf_counter()
+    for _ in range(rounds):
+        take = min(runtime.sync_every, budget - done)
+        global_step = int(global_totals[0])
+        algorithm.epsilon = epsilon(global_step)
+        algorithm.learning_rate = learning_rate(global_step)
+        if take > 0:
+            loop.run(take)
+            done += take
+        sync_start = time.perf_counter()
+        pack_changes(send, algorithm.q_values().reshape(-1), base.reshape(-1), visits.reshape(-1))
+        totals[:] = (done, *loop.stats.totals())
+        comm.Allreduce(send, recv, op=MPI.SUM)  # buffer-based: no pickling of the table
+        comm.Allreduce(totals, global_totals, op=MPI.SUM)
+        apply_mean_changes(base.reshape(-1), recv)
+        algorithm.load_q_values(base)
+        comm_time += time.perf_counter() - sync_start
+        now = time.perf_counter()
+        while rank == 0 and global_totals[0] >= next_eval - 0.5 and global_totals[0] < steps:
+            snapshots.append(
+                (
+                    int(global_totals[0]),
+                    base.copy(),
+                    global_totals[1:].copy(),
+                    now - start,
+                )
+            )
+            next_eval += eval_every
+    train_time = time.perf_counter() - start
+    comm_times = comm.gather(comm_time, root=0)
+    rank_rates = comm.gather(done / train_time if train_time > 0 else float("nan"), root=0)
+    if rank != 0:
+        return None  # type: ignore[return-value]
+    final = base.copy()
+    snapshots.append((int(global_totals[0]), final, global_totals[1:].copy(), train_time))
+    eval_start = time.perf_counter()
+    curve, previous = [], np.zeros(4)
+    for step, table, tot, elapsed in snapshots:
+        window = tot - previous
+        previous = tot
+        row = {
+            "step": step,
+            "train_time_s": elapsed,
+            "epsilon": epsilon(step),
+            "learning_rate": learning_rate(step),
+            "episodes": int(window[0]),
+            "train_mean_return": window[1] / window[0] if window[0] else float("nan"),
+        }
+        row.update(evaluation_row(env, table, algorithm.discount))
+        curve.append(row)
+    eval_time = time.perf_counter() - eval_start
+    n = global_totals[1]
+    statistics = {
+        "episodes": int(n),
+        "mean_return": global_totals[2] / n if n else float("nan"),
+        "mean_episode_length": global_totals[4] / n if n else float("nan"),
+    }
+    final_eval = {k[len("eval_") :]: v for k, v in curve[-1].items() if k.startswith("eval_")}
+    comm_share = float(np.mean(comm_times)) / train_time if train_time > 0 else float("nan")
+    return TrainResult(
+        final,
+        int(global_totals[0]),
+        train_time,
+        compile_time,
+        eval_time,
+        "completed",
+        statistics,
+        final_eval,
+        curve,
+        workers=size,
+        details={
+            "ranks": size,
+            "sync": runtime.sync,
+            "sync_every": runtime.sync_every,
+            "comm_time_s": float(np.mean(comm_times)),
+            "comm_share": comm_share,
+            "bytes_per_sync": int(send.nbytes + totals.nbytes),
+            "syncs": rounds,
+            "per_rank_steps_per_s": [float(r) for r in rank_rates],
+        },
+    )

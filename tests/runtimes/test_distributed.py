@@ -1,0 +1,89 @@
+"""DistributedRuntime: ranks started by the runtime itself through the mpich wheel's
+mpiexec. Every test is bounded (runtime.timeout_s and pytest-timeout)."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from dist_classicrl.algorithms import OptimalQLearning
+from dist_classicrl.envs import TicTacToeEnv, make_env
+from dist_classicrl.runtimes import DistributedRuntime, WorkerError
+from dist_classicrl.schedules import Schedule
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def train(env, steps=300_000, ranks=2, **kwargs):
+    algo = OptimalQLearning(env.n_states, env.n_actions, learning_rate=0.5, epsilon=1.0, seed=0)
+    runtime = DistributedRuntime(
+        ranks=ranks, progress=False, eval_points=3, timeout_s=120, **kwargs
+    )
+    result = runtime.train(
+        algo, env, steps, Schedule(1.0, 0.05, steps // 2), Schedule(0.5, 0.01, steps), seed=0
+    )
+    return algo, result
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_ranks_learn_exactly_the_budget_and_report_communication(ranks):
+    algo, result = train(TicTacToeEnv(16, seed=0), steps=300_001, ranks=ranks, sync_every=20_000)
+    assert result.status == "completed"
+    assert result.steps == 300_001 and result.workers == ranks
+    d = result.details
+    assert d["ranks"] == ranks and d["sync"] == "allreduce"
+    assert d["syncs"] == math.ceil(math.ceil(300_001 / ranks) / 20_000)
+    assert d["bytes_per_sync"] >= 2 * 3**9 * 9 * 4  # [k * dQ, k] in float32
+    assert 0 <= d["comm_share"] < 1 and len(d["per_rank_steps_per_s"]) == ranks
+    np.testing.assert_array_equal(algo.q_values(), result.q_table)
+    assert np.abs(result.q_table).sum() > 0
+    assert [row["step"] for row in result.curve][-1] == 300_001
+
+
+def test_two_ranks_reach_the_taxi_quality_bar():
+    _, result = train(make_env("gym", 64, id="Taxi-v4", seed=0), steps=3_000_000)
+    assert result.eval["optimality_gap"] <= 0.02
+
+
+class FailingEnv(TicTacToeEnv):
+    """Raises in MPI rank 1 after a few steps (pickled into the ranks)."""
+
+    def step(self, actions):
+        from mpi4py import MPI
+
+        self.calls = getattr(self, "calls", 0) + 1
+        if MPI.COMM_WORLD.Get_rank() == 1 and self.calls == 20:
+            raise RuntimeError("boom in rank 1")
+        return super().step(actions)
+
+
+class KilledEnv(TicTacToeEnv):
+    """SIGKILLs MPI rank 1 after a few steps."""
+
+    def step(self, actions):
+        from mpi4py import MPI
+
+        self.calls = getattr(self, "calls", 0) + 1
+        if MPI.COMM_WORLD.Get_rank() == 1 and self.calls == 20:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().step(actions)
+
+
+@pytest.mark.parametrize(
+    ("env_class", "message"), [(FailingEnv, "boom in rank 1"), (KilledEnv, "exit code")]
+)
+def test_a_failing_or_killed_rank_ends_every_rank_quickly(env_class, message):
+    start = time.monotonic()
+    with pytest.raises(WorkerError, match=message):
+        train(env_class(4, seed=0), steps=50_000_000, ranks=3, fused=False)
+    assert time.monotonic() - start < 60
+
+
+def test_one_rank_runs_in_process_without_mpiexec():
+    _, result = train(TicTacToeEnv(8, seed=0), steps=50_000, ranks=1)
+    assert result.steps == 50_000 and result.details["ranks"] == 1
