@@ -83,15 +83,15 @@ class BaseAlgorithm(ABC):
     def load_q_values(self, values: np.ndarray) -> None:
         """Replace the table by `values` ``[n_states, n_actions]``."""
 
-    @abstractmethod
     def select_action(self, state: int, mask: np.ndarray | None = None) -> int:
-        """Epsilon-greedy action for one state."""
+        """Epsilon-greedy action for one state (a batch of one)."""
+        masks = None if mask is None else np.asarray(mask, dtype=np.bool_)[None, :]
+        return int(self.select_actions(np.array([state], dtype=np.int64), masks)[0])
 
     @abstractmethod
     def select_actions(self, states: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
         """Epsilon-greedy actions ``int64[n]`` for a batch of states."""
 
-    @abstractmethod
     def update(
         self,
         state: int,
@@ -101,7 +101,16 @@ class BaseAlgorithm(ABC):
         terminated: bool,
         next_mask: np.ndarray | None = None,
     ) -> None:
-        """Learn from one transition."""
+        """Learn from one transition (a batch of one: the textbook update)."""
+        masks = None if next_mask is None else np.asarray(next_mask, dtype=np.bool_)[None, :]
+        self.batch_update(
+            np.array([state], dtype=np.int64),
+            np.array([action], dtype=np.int64),
+            np.array([reward], dtype=np.float64),
+            np.array([next_state], dtype=np.int64),
+            np.array([terminated]),
+            masks,
+        )
 
     @abstractmethod
     def batch_update(

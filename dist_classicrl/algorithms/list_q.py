@@ -43,10 +43,6 @@ class ListQLearning(BaseAlgorithm):
     def load_q_values(self, values: np.ndarray) -> None:
         self.q_table = np.asarray(values, dtype=np.float64).tolist()
 
-    def select_action(self, state: int, mask: np.ndarray | None = None) -> int:
-        masks = None if mask is None else mask[None, :]
-        return int(self.select_actions(np.array([state]), masks)[0])
-
     def select_actions(self, states: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
         q, eps, rand = self.q_table, self.epsilon, self.rng.random
         n_actions = self.n_actions
@@ -86,25 +82,6 @@ class ListQLearning(BaseAlgorithm):
             keys = legal if len(legal) != 1 else legal * 2
             self._legal[bits] = (keys, itemgetter(*keys) if keys else (lambda row: ()))
         return self._legal[bits]
-
-    def update(
-        self,
-        state: int,
-        action: int,
-        reward: float,
-        next_state: int,
-        terminated: bool,
-        next_mask: np.ndarray | None = None,
-    ) -> None:
-        masks = None if next_mask is None else next_mask[None, :]
-        self.batch_update(
-            np.array([state]),
-            np.array([action]),
-            np.array([reward], dtype=np.float64),
-            np.array([next_state]),
-            np.array([terminated]),
-            masks,
-        )
 
     def batch_update(
         self, states, actions, rewards, next_states, terminated, next_masks=None

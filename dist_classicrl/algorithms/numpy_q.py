@@ -37,10 +37,6 @@ class NumpyQLearning(BaseAlgorithm):
     def load_q_values(self, values: np.ndarray) -> None:
         self.q_table[...] = values
 
-    def select_action(self, state: int, mask: np.ndarray | None = None) -> int:
-        masks = None if mask is None else mask[None, :]
-        return int(self.select_actions(np.array([state]), masks)[0])
-
     def select_actions(self, states: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
         n = len(states)
         actions = greedy_actions(self.q_table[states], masks)
@@ -54,25 +50,6 @@ class NumpyQLearning(BaseAlgorithm):
                 k = (self.rng.random(explore.size) * legal.sum(axis=1)).astype(np.int64)
                 actions[explore] = np.argmax(np.cumsum(legal, axis=1) > k[:, None], axis=1)
         return actions.astype(np.int64, copy=False)
-
-    def update(
-        self,
-        state: int,
-        action: int,
-        reward: float,
-        next_state: int,
-        terminated: bool,
-        next_mask: np.ndarray | None = None,
-    ) -> None:
-        masks = None if next_mask is None else next_mask[None, :]
-        self.batch_update(
-            np.array([state]),
-            np.array([action]),
-            np.array([reward]),
-            np.array([next_state]),
-            np.array([terminated]),
-            masks,
-        )
 
     def _targets(self, rewards, next_states, terminated, next_masks) -> np.ndarray:
         rows = self.q_table[next_states]

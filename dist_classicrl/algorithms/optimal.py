@@ -231,10 +231,6 @@ class OptimalQLearning(BaseAlgorithm):
             return run
         return None
 
-    def select_action(self, state: int, mask: np.ndarray | None = None) -> int:
-        masks = None if mask is None else mask[None, :]
-        return int(self.select_actions(np.array([state], dtype=np.int64), masks)[0])
-
     def select_actions(self, states: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
         out = np.empty(len(states), dtype=np.int64)
         masked = masks is not None
@@ -248,25 +244,6 @@ class OptimalQLearning(BaseAlgorithm):
             out,
         )
         return out
-
-    def update(
-        self,
-        state: int,
-        action: int,
-        reward: float,
-        next_state: int,
-        terminated: bool,
-        next_mask: np.ndarray | None = None,
-    ) -> None:
-        masks = None if next_mask is None else next_mask[None, :]
-        self.batch_update(
-            np.array([state], dtype=np.int64),
-            np.array([action], dtype=np.int64),
-            np.array([reward], dtype=np.float64),
-            np.array([next_state], dtype=np.int64),
-            np.array([terminated]),
-            masks,
-        )
 
     def batch_update(
         self, states, actions, rewards, next_states, terminated, next_masks=None

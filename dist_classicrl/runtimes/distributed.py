@@ -41,7 +41,7 @@ from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import ConfigError, check_positive_int
 from dist_classicrl.runtimes.loop import TrainingLoop
 from dist_classicrl.runtimes.parallel import WorkerError
-from dist_classicrl.runtimes.single import TrainResult, evaluation_row
+from dist_classicrl.runtimes.single import TrainResult, curve_from_snapshots
 from dist_classicrl.schedules import Schedule
 
 SYNC_MODES = ("allreduce",)
@@ -261,29 +261,9 @@ def train_spmd(
         return None  # type: ignore[return-value]
     final = base.copy()
     snapshots.append((int(global_totals[0]), final, global_totals[1:].copy(), train_time))
-    eval_start = time.perf_counter()
-    curve, previous = [], np.zeros(4)
-    for step, table, tot, elapsed in snapshots:
-        window = tot - previous
-        previous = tot
-        row = {
-            "step": step,
-            "train_time_s": elapsed,
-            "epsilon": epsilon(step),
-            "learning_rate": learning_rate(step),
-            "episodes": int(window[0]),
-            "train_mean_return": window[1] / window[0] if window[0] else float("nan"),
-        }
-        row.update(evaluation_row(env, table, algorithm.discount))
-        curve.append(row)
-    eval_time = time.perf_counter() - eval_start
-    n = global_totals[1]
-    statistics = {
-        "episodes": int(n),
-        "mean_return": global_totals[2] / n if n else float("nan"),
-        "mean_episode_length": global_totals[4] / n if n else float("nan"),
-    }
-    final_eval = {k[len("eval_") :]: v for k, v in curve[-1].items() if k.startswith("eval_")}
+    curve, eval_time, statistics, final_eval = curve_from_snapshots(
+        snapshots, env, epsilon, learning_rate, algorithm.discount
+    )
     comm_share = float(np.mean(comm_times)) / train_time if train_time > 0 else float("nan")
     return TrainResult(
         final,

@@ -51,7 +51,7 @@ from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import ConfigError, check_positive_int
 from dist_classicrl.runtimes.loop import TrainingLoop
 from dist_classicrl.runtimes.shared import SharedArrays
-from dist_classicrl.runtimes.single import CHUNKS_PER_RUN, TrainResult, evaluation_row
+from dist_classicrl.runtimes.single import CHUNKS_PER_RUN, TrainResult, curve_from_snapshots
 from dist_classicrl.schedules import Schedule
 
 SYNC_MODES = ("merge", "shared")
@@ -235,31 +235,9 @@ class ParallelRuntime:
         train_time = float(clock[ran, 1].max() - clock[ran, 0].min()) if ran.any() else 0.0
         worker_steps = block.steps.copy()
         worker_time = np.where(ran, clock[:, 1] - clock[:, 0], np.nan)
-        eval_start = time.perf_counter()
-        curve, previous = [], np.zeros(4)
-        for step, table, totals, elapsed in snapshots:
-            window = totals - previous
-            previous = totals
-            row = {
-                "step": step,
-                "train_time_s": elapsed,
-                "epsilon": job.epsilon(step),
-                "learning_rate": job.learning_rate(step),
-                "episodes": int(window[0]),
-                "train_mean_return": window[1] / window[0] if window[0] else float("nan"),
-            }
-            row.update(evaluation_row(env, table, algorithm.discount))
-            curve.append(row)
-        eval_time = time.perf_counter() - eval_start
-        totals = snapshots[-1][2]
-        n = totals[0]
-        mean = totals[1] / n if n else float("nan")
-        statistics = {
-            "episodes": int(n),
-            "mean_return": mean,
-            "mean_episode_length": totals[3] / n if n else float("nan"),
-        }
-        final_eval = {k[len("eval_") :]: v for k, v in curve[-1].items() if k.startswith("eval_")}
+        curve, eval_time, statistics, final_eval = curve_from_snapshots(
+            snapshots, env, job.epsilon, job.learning_rate, algorithm.discount
+        )
         per_worker = [
             float(s / t) if t and t > 0 else float("nan")
             for s, t in zip(worker_steps, worker_time, strict=True)

@@ -153,3 +153,40 @@ def evaluation_row(env: DistClassicRLEnv, q_table: np.ndarray, discount: float) 
     """The env's greedy evaluation of `q_table` as ``eval_*`` learning-curve columns."""
     evaluation = env.evaluate_greedy(q_table, discount)
     return {f"eval_{k}": float(v) for k, v in evaluation.items() if isinstance(v, int | float)}
+
+
+def curve_from_snapshots(
+    snapshots: list[tuple[int, np.ndarray, np.ndarray, float]],
+    env: DistClassicRLEnv,
+    epsilon: Schedule,
+    learning_rate: Schedule,
+    discount: float,
+) -> tuple[list[dict], float, dict[str, float], dict[str, Any]]:
+    """Evaluate tables saved during a multi-process run, after it: snapshots are
+    ``(global step, table, cumulative [episodes, return sum, squared sum, length sum],
+    seconds since the start)``. Returns (curve, evaluation seconds, statistics, final eval).
+    """
+    start = time.perf_counter()
+    curve, previous = [], np.zeros(4)
+    for step, table, totals, elapsed in snapshots:
+        window = totals - previous
+        previous = totals
+        row = {
+            "step": step,
+            "train_time_s": elapsed,
+            "epsilon": epsilon(step),
+            "learning_rate": learning_rate(step),
+            "episodes": int(window[0]),
+            "train_mean_return": window[1] / window[0] if window[0] else float("nan"),
+        }
+        row.update(evaluation_row(env, table, discount))
+        curve.append(row)
+    totals = snapshots[-1][2]
+    n = totals[0]
+    statistics = {
+        "episodes": int(n),
+        "mean_return": totals[1] / n if n else float("nan"),
+        "mean_episode_length": totals[3] / n if n else float("nan"),
+    }
+    final_eval = {k[len("eval_") :]: v for k, v in curve[-1].items() if k.startswith("eval_")}
+    return curve, time.perf_counter() - start, statistics, final_eval

@@ -24,15 +24,16 @@ from dist_classicrl.schedules import Schedule
 SHM = Path("/dev/shm")
 
 
-def our_segments() -> set[str]:
-    return {p.name for p in SHM.glob(f"{PREFIX}*")} if SHM.exists() else set()
+def segments_of(pid: int) -> set[str]:
+    """Shared-memory segments created by process `pid` (their names carry it), so that
+    other test runs on the same machine do not count."""
+    return {p.name for p in SHM.glob(f"{PREFIX}{pid}_*")} if SHM.exists() else set()
 
 
 @pytest.fixture(autouse=True)
 def no_leftovers():
-    before = our_segments()
     yield
-    assert our_segments() <= before, "a shared-memory segment of ours was left behind"
+    assert not segments_of(os.getpid()), "a shared-memory segment of ours was left behind"
     assert not multiprocessing.active_children(), "a worker process outlived the run"
 
 
@@ -181,6 +182,7 @@ def test_interrupt_stops_every_worker_saves_and_releases(tmp_path, how):
     assert time.monotonic() - start < 30
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
+    assert not segments_of(proc.pid)
     metrics = json.loads((tmp_path / "job" / "metrics.json").read_text())
     assert metrics["status"] == "interrupted" and metrics["workers"] == 2
     assert 0 < metrics["steps"] < 1_000_000_000
@@ -192,6 +194,7 @@ def test_two_parallel_runs_at_once_do_not_collide(tmp_path):
     for name, proc in zip(("a", "b"), procs, strict=True):
         _, stderr = proc.communicate(timeout=300)
         assert proc.returncode == 0, stderr
+        assert not segments_of(proc.pid)
         metrics = json.loads((tmp_path / name / "metrics.json").read_text())
         assert metrics["status"] == "completed" and metrics["steps"] == 2_000_000
 
