@@ -110,17 +110,17 @@ class DistributedRuntimeConfig(RuntimeConfig):
 
     _target_: str = "dist_classicrl.runtimes.DistributedRuntime"
     ranks: int = 2  # started with mpiexec unless already running under MPI
-    sync: str = "allreduce"
+    sync: str = "allreduce"  # allreduce | param_server
     sync_every: int = 100_000  # steps of one rank between synchronisations
     timeout_s: float = 3600.0  # the launcher gives up after this long
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive_int("runtime.ranks", self.ranks)
-        if self.sync != "allreduce":
+        if self.sync not in ("allreduce", "param_server"):
             raise ConfigError(
-                f"runtime.sync={self.sync!r} is not available for "
-                "runtime=distributed: allowed is allreduce"
+                f"runtime.sync={self.sync!r} is unknown for runtime=distributed: "
+                "allowed are allreduce, param_server"
             )
         check_positive_int("runtime.sync_every", self.sync_every)
         check_range("runtime.timeout_s", self.timeout_s, 0.0, float("inf"), low_open=True)

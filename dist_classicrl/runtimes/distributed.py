@@ -19,6 +19,18 @@ Synchronisation (``sync=allreduce``)
     an entry all ranks learned moves by their average, not their sum (a sum counts a shared
     target R times and oscillates). The budget is split evenly and every rank joins the
     same number of synchronisations, so no collective waits for a rank that will not come.
+
+Synchronisation (``sync=param_server``, the seed's parameter server)
+    At the same moments every rank sends its table and its update counts to rank 0
+    (``Gather``); rank 0 replays the ranks' updates in rank order with the parallel
+    runtime's rule (an entry rank r updated k times becomes
+    ``Q_r + (1 - lr)^k (merged - base)``) and sends the merged table back (``Bcast``).
+    Rank 0 carries all the traffic: its link is the bottleneck as ranks grow.
+
+Interrupts
+    Ctrl+C (or SIGTERM to the app) reaches the ranks as one SIGINT through mpiexec; every
+    rank stops at the next synchronisation, where the request travels with the step
+    counts, and rank 0's result is saved with ``status: interrupted``.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -40,11 +53,11 @@ from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import ConfigError, check_positive_int
 from dist_classicrl.runtimes.loop import TrainingLoop
-from dist_classicrl.runtimes.parallel import WorkerError
+from dist_classicrl.runtimes.parallel import WorkerError, replay_updates
 from dist_classicrl.runtimes.single import TrainResult, curve_from_snapshots
 from dist_classicrl.schedules import Schedule
 
-SYNC_MODES = ("allreduce",)
+SYNC_MODES = ("allreduce", "param_server")
 
 
 def mpiexec_path() -> Path:
@@ -72,7 +85,7 @@ class DistributedRuntime:
         check_positive_int("runtime.eval_points", eval_points)
         if sync not in SYNC_MODES:
             raise ConfigError(
-                f"runtime.sync={sync!r} is not available: allowed is {', '.join(SYNC_MODES)}"
+                f"runtime.sync={sync!r} is unknown: allowed are {', '.join(SYNC_MODES)}"
             )
         if timeout_s <= 0:
             raise ConfigError(f"runtime.timeout_s={timeout_s} must be > 0")
@@ -125,28 +138,16 @@ class DistributedRuntime:
                 "dist_classicrl.runtimes.mpi_job",
                 tmp,
             ]
-            try:
-                proc = subprocess.run(
-                    cmd,
-                    env=child_env,
-                    stdout=sys.stdout,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                    timeout=self.timeout_s,
-                )
-            except subprocess.TimeoutExpired:
-                raise WorkerError(
-                    f"the {self.ranks} MPI ranks did not finish within "
-                    f"runtime.timeout_s={self.timeout_s}"
-                ) from None
+            stderr = _run_forwarding_interrupts(cmd, child_env, self.timeout_s, self.ranks)
             result_file = Path(tmp) / "result.pkl"
-            if proc.returncode != 0 or not result_file.exists():
-                tail = "\n".join(proc.stderr.strip().splitlines()[-25:])
+            returncode, stderr = stderr
+            if returncode != 0 or not result_file.exists():
+                tail = "\n".join(stderr.strip().splitlines()[-25:])
                 raise WorkerError(
-                    f"mpiexec with {self.ranks} ranks failed (exit code {proc.returncode}):\n{tail}"
+                    f"mpiexec with {self.ranks} ranks failed (exit code {returncode}):\n{tail}"
                 )
-            if proc.stderr:
-                sys.stderr.write(proc.stderr)
+            if stderr:
+                sys.stderr.write(stderr)
             result, q_table = pickle.loads(result_file.read_bytes())
         algorithm.load_q_values(q_table)
         algorithm.step_count += result.steps
@@ -169,6 +170,37 @@ def apply_mean_changes(base, summed):
     for i in range(base.shape[0]):
         if summed[1, i] > 0:
             base[i] += summed[0, i] / summed[1, i]
+
+
+def _run_forwarding_interrupts(
+    cmd: list[str], env: dict, timeout_s: float, ranks: int
+) -> tuple[int, str]:
+    """Run mpiexec in its own session; Ctrl+C or SIGTERM here is forwarded to it as one
+    SIGINT (mpiexec passes it to the ranks, which stop at their next synchronisation and
+    save; a second SIGINT would make mpiexec abort them). Returns (exit code, stderr)."""
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=sys.stdout, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    forwarded = []
+
+    def forward(signum: int, frame: object) -> None:
+        if not forwarded:
+            forwarded.append(signum)
+            proc.send_signal(signal.SIGINT)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _, stderr = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise WorkerError(
+            f"the {ranks} MPI ranks did not finish within runtime.timeout_s={timeout_s}"
+        ) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return proc.returncode, stderr
 
 
 def _under_mpi() -> bool:
@@ -208,6 +240,7 @@ def train_spmd(
         np.zeros(1, np.int32),
     )
     apply_mean_changes(np.zeros(1, np.float32), np.ones((2, 1), np.float32))
+    replay_updates(*(np.zeros(1, np.float32) for _ in range(4)), 0.5)
     compile_time = comm.allreduce(time.perf_counter() - compile_start, op=MPI.MAX)
     loop.start(rank_seed)
 
@@ -218,8 +251,13 @@ def train_spmd(
     visits = algorithm.count_visits()
     send = np.empty((2, base.size), dtype=np.float32)  # float32: half the bytes of float64
     recv = np.empty_like(send)
-    totals = np.zeros(5)  # steps, episodes, return sum, squared-return sum, length sum
-    global_totals = np.zeros(5)
+    # steps, episodes, return sum, squared-return sum, length sum, stop requests
+    totals = np.zeros(6)
+    global_totals = np.zeros(6)
+    gathered = np.empty((size, 2, base.size), dtype=np.float32) if rank == 0 else None
+    stop_requested = []
+    previous_handler = signal.signal(signal.SIGINT, lambda *_: stop_requested.append(1))
+    status = "completed"
     eval_every = steps / runtime.eval_points
     next_eval = eval_every
     snapshots: list[tuple[int, np.ndarray, np.ndarray, float]] = []
@@ -236,11 +274,30 @@ def train_spmd(
             loop.run(take)
             done += take
         sync_start = time.perf_counter()
-        pack_changes(send, algorithm.q_values().reshape(-1), base.reshape(-1), visits.reshape(-1))
-        totals[:] = (done, *loop.stats.totals())
-        comm.Allreduce(send, recv, op=MPI.SUM)  # buffer-based: no pickling of the table
+        private = algorithm.q_values().reshape(-1)
+        if runtime.sync == "allreduce":
+            pack_changes(send, private, base.reshape(-1), visits.reshape(-1))
+            comm.Allreduce(send, recv, op=MPI.SUM)  # buffer-based: no pickling of the table
+            apply_mean_changes(base.reshape(-1), recv)
+        else:  # param_server: rank 0 replays every rank's updates in rank order
+            send[0] = private
+            send[1] = visits.reshape(-1)
+            visits[...] = 0
+            comm.Gather(send, gathered, root=0)
+            if rank == 0:
+                merged = base.reshape(-1).copy()
+                for r in range(size):
+                    replay_updates(
+                        merged,
+                        gathered[r, 0],
+                        base.reshape(-1),
+                        gathered[r, 1],
+                        1.0 - algorithm.learning_rate,
+                    )
+                base.reshape(-1)[:] = merged
+            comm.Bcast(base, root=0)
+        totals[:] = (done, *loop.stats.totals(), float(bool(stop_requested)))
         comm.Allreduce(totals, global_totals, op=MPI.SUM)
-        apply_mean_changes(base.reshape(-1), recv)
         algorithm.load_q_values(base)
         comm_time += time.perf_counter() - sync_start
         now = time.perf_counter()
@@ -249,18 +306,22 @@ def train_spmd(
                 (
                     int(global_totals[0]),
                     base.copy(),
-                    global_totals[1:].copy(),
+                    global_totals[1:5].copy(),
                     now - start,
                 )
             )
             next_eval += eval_every
+        if global_totals[5] > 0:  # some rank was interrupted: every rank stops here
+            status = "interrupted"
+            break
+    signal.signal(signal.SIGINT, previous_handler)
     train_time = time.perf_counter() - start
     comm_times = comm.gather(comm_time, root=0)
     rank_rates = comm.gather(done / train_time if train_time > 0 else float("nan"), root=0)
     if rank != 0:
         return None  # type: ignore[return-value]
     final = base.copy()
-    snapshots.append((int(global_totals[0]), final, global_totals[1:].copy(), train_time))
+    snapshots.append((int(global_totals[0]), final, global_totals[1:5].copy(), train_time))
     curve, eval_time, statistics, final_eval = curve_from_snapshots(
         snapshots, env, epsilon, learning_rate, algorithm.discount
     )
@@ -271,7 +332,7 @@ def train_spmd(
         train_time,
         compile_time,
         eval_time,
-        "completed",
+        status,
         statistics,
         final_eval,
         curve,
@@ -282,7 +343,9 @@ def train_spmd(
             "sync_every": runtime.sync_every,
             "comm_time_s": float(np.mean(comm_times)),
             "comm_share": comm_share,
-            "bytes_per_sync": int(send.nbytes + totals.nbytes),
+            "bytes_per_sync": int(
+                send.nbytes + totals.nbytes + (base.nbytes if runtime.sync == "param_server" else 0)
+            ),
             "syncs": rounds,
             "per_rank_steps_per_s": [float(r) for r in rank_rates],
         },

@@ -87,3 +87,57 @@ def test_a_failing_or_killed_rank_ends_every_rank_quickly(env_class, message):
 def test_one_rank_runs_in_process_without_mpiexec():
     _, result = train(TicTacToeEnv(8, seed=0), steps=50_000, ranks=1)
     assert result.steps == 50_000 and result.details["ranks"] == 1
+
+
+def test_param_server_mode_learns_and_reports_its_traffic():
+    _, result = train(
+        make_env("gym", 16, id="Taxi-v4", seed=0),
+        steps=400_000,
+        ranks=3,
+        sync="param_server",
+        sync_every=20_000,
+    )
+    assert result.steps == 400_000 and result.details["sync"] == "param_server"
+    assert result.details["bytes_per_sync"] >= 3 * 500 * 6 * 4  # table, counts, table back
+    assert np.abs(result.q_table).sum() > 0
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_interrupt_stops_every_rank_and_saves_rank_0(tmp_path, how):
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "job"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dist_classicrl.run",
+            "runtime=distributed",
+            "runtime.ranks=2",
+            "algorithm=list",
+            "steps=1000000000",
+            f"hydra.run.dir={out}",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "run.log").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.1)
+    time.sleep(4.0)  # the ranks are training
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends
+    else:
+        proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and metrics["ranks"] == 2
+    assert 0 < metrics["steps"] < 1_000_000_000
+    assert np.abs(np.load(out / "q_table.npy")).sum() > 0
