@@ -147,27 +147,26 @@ def train_tabular(
             if uniform(agent_rng) < epsilon:
                 actions[i] = randint(agent_rng, n_actions)
             else:
-                row = q[env_states[i]]
-                best, best_value = 0, row[0]
+                s = env_states[i]
+                best, best_value = 0, q[s, 0]
                 for a in range(1, n_actions):
-                    if row[a] > best_value:
-                        best, best_value = a, row[a]
+                    if q[s, a] > best_value:
+                        best, best_value = a, q[s, a]
                 actions[i] = best
         for i in range(n):
             s = env_states[i]
             a = actions[i]
-            k = _tab._sample(cum[s, a], n_outcomes[s, a], env_rng)
+            k = _tab._sample_outcome(cum, s, a, n_outcomes[s, a], env_rng)
             s2 = next_states[s, a, k]
             term = terminated[s, a, k]
             reward = rewards[s, a, k]
             t[i] += 1
             trunc = (not term) and max_steps > 0 and t[i] >= max_steps
             boot = 0.0
-            if not term:
-                row = q[s2]
-                boot = row[0]
+            if not term:  # direct indexing: no row view per step
+                boot = q[s2, 0]
                 for b in range(1, n_actions):
-                    boot = max(boot, row[b])
+                    boot = max(boot, q[s2, b])
             states[i] = s
             targets[i] = reward + discount * boot
             if i < take:

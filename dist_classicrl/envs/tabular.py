@@ -63,6 +63,18 @@ def _sample(cum: np.ndarray, n: int, rng: np.ndarray) -> int:
     return k
 
 
+@njit(cache=True, inline="always")
+def _sample_outcome(cum: np.ndarray, s: int, a: int, n: int, rng: np.ndarray) -> int:
+    """`_sample` over the outcomes of (s, a), indexing `cum` directly (no row view)."""
+    if n == 1:
+        return 0
+    u = uniform(rng)
+    k = 0
+    while k < n - 1 and u >= cum[s, a, k]:
+        k += 1
+    return k
+
+
 @njit(cache=True)
 def _reset_all(states, t, initial_states, initial_cum, rng, obs):
     n_init = initial_cum.shape[0]
@@ -97,7 +109,7 @@ def _step_all(
     for i in range(states.shape[0]):
         s = states[i]
         a = actions[i]
-        k = _sample(cum[s, a], n_outcomes[s, a], rng)
+        k = _sample_outcome(cum, s, a, n_outcomes[s, a], rng)
         s2 = next_states[s, a, k]
         term = terminated[s, a, k]
         t[i] += 1
