@@ -72,16 +72,27 @@ def plot_learning_curve(curve: list[dict[str, float]], path: Path, title: str) -
     plt.close(fig)
 
 
+def varying_labels(overrides: list[str]) -> list[str]:
+    """Per job, only the overrides that differ between jobs (what a reader compares)."""
+    tokens = [o.split() for o in overrides]
+    common = set.intersection(*(set(t) for t in tokens)) if tokens else set()
+    return [" ".join(t for t in ts if t not in common) or "defaults" for ts in tokens]
+
+
 def plot_sweep_throughput(rows: list[dict[str, Any]], path: Path) -> None:
-    """One bar per job: learned env steps per second, labelled by its overrides."""
-    labels = [r.get("overrides") or r.get("job") for r in rows]
+    """One horizontal bar per job: learned env steps per second, labelled by what the job
+    changes relative to the others."""
+    labels = varying_labels([r.get("overrides") or r.get("job") for r in rows])
     values = [(r.get("steps_per_s") or 0.0) / 1e6 for r in rows]
-    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rows) + 2), 4))
-    ax.bar(range(len(rows)), values, color="tab:blue")
-    ax.set_xticks(range(len(rows)), labels, rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("M env steps / s (training)")
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.5))
+    ax.barh(range(len(rows)), values, color="tab:blue")
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.invert_yaxis()
+    for i, v in enumerate(values):
+        ax.text(v, i, f" {v:.2f}", va="center", fontsize=8)
+    ax.set_xlabel("M env steps / s (training)")
     ax.set_title("Throughput per job")
-    ax.grid(axis="y", alpha=0.3)
+    ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -113,6 +124,57 @@ def plot_throughput(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_title(env)
         ax.grid(alpha=0.3, which="both")
         ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_learning_curves(curves: dict[str, Path], path: Path) -> None:
+    """Every job's greedy-evaluation curve (``eval_mean_return`` against steps), overlaid."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for label, csv_path in curves.items():
+        with csv_path.open() as f:
+            rows = list(csv.DictReader(f))
+        steps = [float(r["step"]) for r in rows]
+        values = [float(r.get("eval_mean_return") or "nan") for r in rows]
+        ax.plot(steps, values, "o-", markersize=3, label=label)
+    ax.set_xlabel("env steps learned")
+    ax.set_ylabel("greedy mean return")
+    ax.set_title("Learning curves")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_throughput_heatmap(rows: list[dict[str, Any]], path: Path) -> None:
+    """Mean training throughput for each (num_envs, workers) pair of a sweep."""
+    envs = sorted({int(r.get("num_envs") or 0) for r in rows})
+    workers = sorted({int(r.get("workers") or 1) for r in rows})
+    grid = [[float("nan")] * len(envs) for _ in workers]
+    for wi, w in enumerate(workers):
+        for ei, e in enumerate(envs):
+            values = [
+                r["steps_per_s"]
+                for r in rows
+                if r.get("steps_per_s")
+                and int(r.get("num_envs") or 0) == e
+                and int(r.get("workers") or 1) == w
+            ]
+            if values:
+                grid[wi][ei] = sum(values) / len(values) / 1e6
+    fig, ax = plt.subplots(figsize=(1.3 * len(envs) + 3, 0.9 * len(workers) + 2))
+    image = ax.imshow(grid, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(envs)), [str(e) for e in envs])
+    ax.set_yticks(range(len(workers)), [str(w) for w in workers])
+    ax.set_xlabel("num_envs (per worker or rank)")
+    ax.set_ylabel("workers / ranks")
+    for wi in range(len(workers)):
+        for ei in range(len(envs)):
+            ax.text(ei, wi, f"{grid[wi][ei]:.1f}", ha="center", va="center", color="white")
+    fig.colorbar(image, label="M env steps / s")
+    ax.set_title("Throughput (mean over jobs)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -14,7 +14,14 @@ from typing import Any
 
 import yaml
 
-from dist_classicrl.app.report import plot_sweep_throughput, write_csv, write_markdown
+from dist_classicrl.app.report import (
+    plot_learning_curves,
+    plot_sweep_throughput,
+    plot_throughput_heatmap,
+    varying_labels,
+    write_csv,
+    write_markdown,
+)
 
 COLUMNS = [
     "job",
@@ -22,6 +29,7 @@ COLUMNS = [
     "algorithm",
     "runtime",
     "env",
+    "env_config",
     "workers",
     "num_envs",
     "steps",
@@ -46,7 +54,9 @@ def _job_row(metrics_path: Path) -> dict[str, Any]:
 
 
 def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Write ``summary.csv``, ``summary.md`` and ``throughput.png`` into `sweep_dir`."""
+    """Write ``summary.csv``, ``summary.md``, ``throughput.png`` (a bar per job),
+    ``learning_curves.png`` (every job's greedy evaluation overlaid) and, when the sweep
+    varies ``num_envs`` or the worker count, ``throughput_heatmap.png`` into `sweep_dir`."""
     paths = sorted(
         sweep_dir.glob("*/metrics.json"),
         key=lambda p: (
@@ -62,6 +72,16 @@ def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
     eval_columns = sorted({k for r in rows for k in r if k.startswith("eval.")})
     write_markdown(sweep_dir / "summary.md", rows, COLUMNS + eval_columns)
     plot_sweep_throughput(rows, sweep_dir / "throughput.png")
+    labels = varying_labels([row["overrides"] or row["job"] for row in rows])
+    curves = {
+        label: sweep_dir / row["job"] / "learning_curve.csv"
+        for label, row in zip(labels, rows, strict=True)
+    }
+    plot_learning_curves(
+        {k: p for k, p in curves.items() if p.exists()}, sweep_dir / "learning_curves.png"
+    )
+    if len({r.get("num_envs") for r in rows}) > 1 or len({r.get("workers") for r in rows}) > 1:
+        plot_throughput_heatmap(rows, sweep_dir / "throughput_heatmap.png")
     return rows
 
 
