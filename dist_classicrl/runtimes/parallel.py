@@ -40,6 +40,7 @@ import signal
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -275,32 +276,28 @@ def _stop_all(procs: list[Any]) -> None:
             p.join()
 
 
+@dataclass
 class _WorkerJob:
     """Everything a forked worker needs; `run(w)` is the worker's whole life."""
 
-    def __init__(
-        self,
-        block,
-        algorithm,
-        env,
-        budgets,
-        chunk,
-        epsilon,
-        learning_rate,
-        seed,
-        sync,
-        sync_every,
-        lock_batches,
-        fused,
-        lock,
-        errors,
-    ) -> None:
-        self.block, self.algorithm, self.env = block, algorithm, env
-        self.budgets, self.chunk = budgets, chunk
-        self.total_steps = sum(budgets)
-        self.epsilon, self.learning_rate, self.seed = epsilon, learning_rate, seed
-        self.sync, self.sync_every, self.lock_batches = sync, sync_every, lock_batches
-        self.fused, self.lock, self.errors = fused, lock, errors
+    block: SharedArrays
+    algorithm: BaseAlgorithm
+    env: DistClassicRLEnv
+    budgets: list[int]
+    chunk: int
+    epsilon: Schedule
+    learning_rate: Schedule
+    seed: int | None
+    sync: str
+    sync_every: int
+    lock_batches: bool
+    fused: bool
+    lock: Any
+    errors: Any
+
+    @property
+    def total_steps(self) -> int:
+        return sum(self.budgets)
 
     def run(self, w: int) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when to stop
