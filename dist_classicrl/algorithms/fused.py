@@ -138,6 +138,32 @@ def train_tabular(
 ):
     """`n_steps` learned transitions over a compiled tabular MDP (see `train_tictactoe`)."""
     n = env_states.shape[0]
+    if n == 1:  # a batch of one is plain sequential Q-learning: the faster loop below
+        _train_tabular_one(
+            q,
+            n_steps,
+            epsilon,
+            learning_rate,
+            discount,
+            agent_rng,
+            env_states,
+            t,
+            cum,
+            next_states,
+            rewards,
+            terminated,
+            n_outcomes,
+            initial_states,
+            initial_cum,
+            max_steps,
+            env_rng,
+            running_return,
+            running_length,
+            totals,
+            visits,
+            count_visits,
+        )
+        return
     n_actions = q.shape[1]
     n_init = initial_cum.shape[0]
     done_steps = 0
@@ -181,3 +207,73 @@ def train_tabular(
             if count_visits:  # the parallel runtime's merge needs update counts
                 visits[s, a] += 1
         done_steps += take
+
+
+@njit(cache=True)
+def _train_tabular_one(
+    q,
+    n_steps,
+    epsilon,
+    learning_rate,
+    discount,
+    agent_rng,
+    env_states,
+    t,
+    cum,
+    next_states,
+    rewards,
+    terminated,
+    n_outcomes,
+    initial_states,
+    initial_cum,
+    max_steps,
+    env_rng,
+    running_return,
+    running_length,
+    totals,
+    visits,
+    count_visits,
+):
+    """`train_tabular` for one env copy: the same draws in the same order, but the env
+    state, step count and running return live in registers instead of arrays, and each
+    step learns at once (a batch of one has nothing to wait for). Measured ~15% faster on
+    Taxi than the batch loop at ``num_envs=1`` (docs/performance.md)."""
+    n_actions = q.shape[1]
+    n_init = initial_cum.shape[0]
+    s, steps_in_episode = env_states[0], t[0]
+    episode_return, episode_length = running_return[0], running_length[0]
+    for _ in range(n_steps):
+        if uniform(agent_rng) < epsilon:
+            a = np.int64(randint(agent_rng, n_actions))  # int64: uint64 would unify to float
+        else:
+            a, best_value = 0, q[s, 0]
+            for b in range(1, n_actions):
+                if q[s, b] > best_value:
+                    a, best_value = b, q[s, b]
+        k = _tab._sample_outcome(cum, s, a, n_outcomes[s, a], env_rng)
+        s2 = next_states[s, a, k]
+        term = terminated[s, a, k]
+        reward = rewards[s, a, k]
+        steps_in_episode += 1
+        trunc = (not term) and max_steps > 0 and steps_in_episode >= max_steps
+        boot = 0.0
+        if not term:
+            boot = q[s2, 0]
+            for b in range(1, n_actions):
+                boot = max(boot, q[s2, b])
+        q[s, a] += learning_rate * (reward + discount * boot - q[s, a])
+        if count_visits:
+            visits[s, a] += 1
+        episode_return += reward
+        episode_length += 1
+        if term or trunc:
+            totals[0] += 1.0
+            totals[1] += episode_return
+            totals[2] += episode_return * episode_return
+            totals[3] += episode_length
+            episode_return, episode_length = 0.0, 0
+            s2 = initial_states[_tab._sample(initial_cum, n_init, env_rng)]
+            steps_in_episode = 0
+        s = s2
+    env_states[0], t[0] = s, steps_in_episode
+    running_return[0], running_length[0] = episode_return, episode_length

@@ -56,10 +56,12 @@ from numba.core.runtime import rtsys
 from dist_classicrl.algorithms import OptimalQLearning
 from dist_classicrl.envs import TicTacToeEnv, make_env
 from dist_classicrl.stats import TrainingStatistics
-for env in (TicTacToeEnv(16, seed=0), make_env("gym", 16, id="Taxi-v4", seed=0)):
+envs = [TicTacToeEnv(16, seed=0)]
+envs += [make_env("gym", n, id="Taxi-v4", seed=0) for n in (1, 16)]
+for env in envs:
     algo = OptimalQLearning(env.n_states, env.n_actions, epsilon=0.1, seed=0)
     env.reset(seed=0)
-    run, stats = algo.fused_trainer(env), TrainingStatistics(16)
+    run, stats = algo.fused_trainer(env), TrainingStatistics(env.num_envs)
     run(100, stats)
     counts = []
     for steps in (1_000, 1_000_000):
@@ -91,10 +93,11 @@ def test_fused_kernels_allocate_nothing_per_step():
 
 
 @pytest.mark.parametrize("env_name", ["tictactoe", "taxi"])
-def test_fused_and_unfused_count_the_same_visits(env_name):
+@pytest.mark.parametrize("num_envs", [1, 8])  # 1: the sequential tabular kernel
+def test_fused_and_unfused_count_the_same_visits(env_name, num_envs):
     tables = []
     for fused in (True, False):
-        env = make_env_named(env_name, 8)
+        env = make_env_named(env_name, num_envs)
         algo = OptimalQLearning(env.n_states, env.n_actions, epsilon=0.5, seed=1)
         algo.count_visits()
         SingleRuntime(eval_points=1, progress=False, fused=fused).train(
