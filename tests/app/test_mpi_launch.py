@@ -52,9 +52,9 @@ def test_ranks_started_by_mpiexec_write_one_job_directory(tmp_path, launch):
     where = ["-f", str(hosts), "-n", "2"] if launch == "hostfile" else ["-n", "2"]
     cwd = tmp_path / "work"
     cwd.mkdir()
+    app = [sys.executable, "-m", "mpi4py", "-m", "dist_classicrl.run"]
     proc = subprocess.run(
-        [MPIEXEC, *where, sys.executable, "-m", "mpi4py", "-m", "dist_classicrl.run"]
-        + ["runtime=distributed", f"steps={STEPS}"],
+        [MPIEXEC, *where, *app, "runtime=distributed", f"steps={STEPS}"],
         cwd=cwd,
         capture_output=True,
         text=True,
