@@ -4,8 +4,9 @@
     python -m dist_classicrl.app.throughput --quick         # shorter runs, ~1 minute
 
 It also measures the parallel runtime (``optimal``, 64 envs per worker) with each of
-``--workers`` (default 1 2) against the single runtime in the same run, and prints the
-ratios (the scaling figures of docs/parallel.md).
+``--workers`` (default 1 2), and the distributed runtime with each of ``--ranks`` (none
+by default; 64 envs per rank), against the single runtime in the same run, and prints
+the ratios (the scaling figures of docs/parallel.md and docs/distributed.md).
 
 For each env (TicTacToe, Taxi-v4), variant (list, numpy, optimal) and ``num_envs``
 (1, 16, 256, 4096 by default) it trains through the product's own path
@@ -34,7 +35,7 @@ import numpy as np
 from dist_classicrl.algorithms import VARIANTS
 from dist_classicrl.app.report import plot_throughput, write_csv, write_markdown
 from dist_classicrl.envs import TicTacToeEnv, make_env
-from dist_classicrl.runtimes import ParallelRuntime, SingleRuntime
+from dist_classicrl.runtimes import DistributedRuntime, ParallelRuntime, SingleRuntime
 from dist_classicrl.schedules import Schedule
 
 ENVS = {"tictactoe": "dist_classicrl/TicTacToe-v0", "taxi": "Taxi-v4"}
@@ -48,8 +49,17 @@ def _make(env_name: str, num_envs: int, seed: int):
     return make_env("gym", num_envs, id=ENVS[env_name], seed=seed)
 
 
-def _train(variant: str, env_name: str, num_envs: int, steps: int, seed: int, workers: int = 0):
-    """One timed training run; ``workers=0`` is the single runtime, else the parallel one."""
+def _train(
+    variant: str,
+    env_name: str,
+    num_envs: int,
+    steps: int,
+    seed: int,
+    workers: int = 0,
+    ranks: int = 0,
+):
+    """One timed training run: the single runtime, or the parallel one with `workers`, or
+    the distributed one with `ranks` (started through mpiexec)."""
     env = _make(env_name, num_envs, seed)
     algorithm = VARIANTS[variant](
         env.n_states,
@@ -61,34 +71,44 @@ def _train(variant: str, env_name: str, num_envs: int, steps: int, seed: int, wo
     )
     fixed_eps = Schedule(EPSILON, EPSILON, 0, "constant")
     fixed_lr = Schedule(LEARNING_RATE, LEARNING_RATE, 0, "constant")
-    runtime = (
-        SingleRuntime(eval_points=1, progress=False)
-        if workers == 0
-        else ParallelRuntime(num_workers=workers, eval_points=1, progress=False)
-    )
+    if ranks:
+        runtime = DistributedRuntime(ranks=ranks, eval_points=1, progress=False)
+    elif workers:
+        runtime = ParallelRuntime(num_workers=workers, eval_points=1, progress=False)
+    else:
+        runtime = SingleRuntime(eval_points=1, progress=False)
     return runtime.train(algorithm, env, steps, fixed_eps, fixed_lr, seed=seed)
 
 
 def measure_variant(
-    variant: str, env_name: str, num_envs: int, seconds: float, repeats: int, workers: int = 0
+    variant: str,
+    env_name: str,
+    num_envs: int,
+    seconds: float,
+    repeats: int,
+    workers: int = 0,
+    ranks: int = 0,
 ) -> dict[str, Any]:
     """Best steps/s over `repeats` runs of about `seconds` each, and the JIT time."""
-    probe = _train(variant, env_name, num_envs, max(num_envs, 2_000), 0, workers)
+    probe = _train(variant, env_name, num_envs, max(num_envs, 2_000), 0, workers, ranks)
     compile_time = probe.compile_time_s
     rate = probe.steps_per_s
     for _ in range(3):  # grow the probe until it runs long enough to estimate the rate
         steps = int(min(max(rate * seconds / 4, num_envs), 5e8))
-        rate = _train(variant, env_name, num_envs, steps, 0, workers).steps_per_s
+        rate = _train(variant, env_name, num_envs, steps, 0, workers, ranks).steps_per_s
     steps = int(min(max(rate * seconds, num_envs), 2e9))
     rates = [
-        _train(variant, env_name, num_envs, steps, r, workers).steps_per_s for r in range(repeats)
+        _train(variant, env_name, num_envs, steps, r, workers, ranks).steps_per_s
+        for r in range(repeats)
     ]
     return {
         "env": env_name,
         "variant": variant,
         "num_envs": num_envs,
         "steps": steps,
-        "runtime": "single" if workers == 0 else f"parallel x{workers}",
+        "runtime": f"distributed x{ranks}"
+        if ranks
+        else (f"parallel x{workers}" if workers else "single"),
         "steps_per_s": max(rates),
         "median_steps_per_s": float(np.median(rates)),
         "compile_time_s": compile_time,
@@ -144,21 +164,23 @@ SCALING_NUM_ENVS = 64
 
 
 def measure_scaling(env_name: str, args: argparse.Namespace, baseline: float) -> list[dict]:
-    """``optimal`` under the parallel runtime with each worker count, next to the single
-    runtime measured again in the same run, and the ratios between them."""
+    """``optimal`` under the parallel runtime with each worker count and the distributed
+    runtime with each rank count, next to the single runtime measured again in the same
+    run, and the ratios between them."""
     single = measure_variant("optimal", env_name, SCALING_NUM_ENVS, args.seconds, args.repeats)
     rows = []
-    for workers in args.workers:
+    counts = [("workers", n) for n in args.workers] + [("ranks", n) for n in args.ranks]
+    for what, count in counts:
         row = measure_variant(
-            "optimal", env_name, SCALING_NUM_ENVS, args.seconds, args.repeats, workers=workers
+            "optimal", env_name, SCALING_NUM_ENVS, args.seconds, args.repeats, **{what: count}
         )
         row["speedup"] = row["steps_per_s"] / baseline
         row["vs_single"] = row["steps_per_s"] / single["steps_per_s"]
         rows.append(row)
         print(
-            f"{env_name:10s} optimal  x{workers} workers  {row['steps_per_s'] / 1e6:8.3f} M/s"
+            f"{env_name:10s} optimal  x{count} {what:7s}  {row['steps_per_s'] / 1e6:8.3f} M/s"
             f"  = {row['vs_single']:.2f} x single ({single['steps_per_s'] / 1e6:.3f} M/s, "
-            f"{SCALING_NUM_ENVS} envs per worker)",
+            f"{SCALING_NUM_ENVS} envs per {what[:-1]})",
             flush=True,
         )
     by_workers = {r["runtime"]: r["steps_per_s"] for r in rows}
@@ -184,6 +206,13 @@ def main(argv: list[str] | None = None) -> int:
         default=[1, 2],
         help="parallel runtime worker counts to measure (optimal, 64 envs)",
     )
+    parser.add_argument(
+        "--ranks",
+        nargs="*",
+        type=int,
+        default=[],
+        help="distributed runtime rank counts to measure (optimal, 64 envs per rank)",
+    )
     parser.add_argument("--quick", action="store_true", help="--seconds 0.3 --repeats 2")
     parser.add_argument("--out", type=Path, default=Path("throughput"))
     args = parser.parse_args(argv)
@@ -193,9 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         min(args.num_envs) < 1
         or args.seconds <= 0
         or args.repeats < 1
-        or (args.workers and min(args.workers) < 1)
+        or min(args.workers + args.ranks, default=1) < 1
     ):
-        parser.error("--num-envs and --workers must be >= 1, --seconds > 0, --repeats >= 1")
+        parser.error(
+            "--num-envs, --workers and --ranks must be >= 1, --seconds > 0, --repeats >= 1"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
 
     rows = []
@@ -216,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"  x{row['speedup']:7.1f}  (JIT {row['compile_time_s']:.2f} s)",
                     flush=True,
                 )
-        if args.workers and "optimal" in args.variants:
+        if (args.workers or args.ranks) and "optimal" in args.variants:
             rows += measure_scaling(env_name, args, baseline["steps_per_s"])
     for row in rows:
         row.setdefault("speedup", 1.0)

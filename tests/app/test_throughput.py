@@ -26,6 +26,8 @@ def test_throughput_command_writes_rows_for_every_measurement(tmp_path):
             "1",
             "--workers",
             "1",
+            "--ranks",
+            "2",
             "--out",
             str(out),
         ]
@@ -37,6 +39,7 @@ def test_throughput_command_writes_rows_for_every_measurement(tmp_path):
     for variant in ("numpy", "optimal"):
         assert (variant, "single", "1") in kinds and (variant, "single", "8") in kinds
     assert ("optimal", "parallel x1", "64") in kinds
+    assert ("optimal", "distributed x2", "64") in kinds
     assert all(float(r["steps_per_s"]) > 0 for r in rows)
     assert (out / "throughput.png").read_bytes()[:4] == b"\x89PNG"
     assert "| env | variant | runtime |" in (out / "throughput.md").read_text()
