@@ -51,6 +51,25 @@ def test_two_ranks_reach_the_taxi_quality_bar():
     assert result.eval["optimality_gap"] <= 0.02
 
 
+def test_two_ranks_match_the_single_runtime_on_tictactoe_for_the_same_steps():
+    from dist_classicrl.runtimes import SingleRuntime
+
+    steps = 3_000_000  # the default job's budget, schedules and default sync_every
+    _, distributed = train(TicTacToeEnv(64, seed=0), steps=steps)
+    algo = OptimalQLearning(3**9, 9, learning_rate=0.5, epsilon=1.0, seed=0)
+    single = SingleRuntime(eval_points=1, progress=False).train(
+        algo,
+        TicTacToeEnv(64, seed=0),
+        steps,
+        Schedule(1.0, 0.05, steps // 2),
+        Schedule(0.5, 0.01, steps),
+        seed=0,
+    )
+    # exact evaluation against the random opponent; one point of slack for the seed
+    assert distributed.eval["loss_rate"] <= single.eval["loss_rate"] + 0.01
+    assert distributed.eval["win_rate"] >= single.eval["win_rate"] - 0.02
+
+
 class FailingEnv(TicTacToeEnv):
     """Raises in MPI rank 1 after a few steps (pickled into the ranks)."""
 
