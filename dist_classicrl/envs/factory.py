@@ -17,8 +17,10 @@ from dist_classicrl.errors import ConfigError, check_positive_int
 BACKENDS = ("auto", "compiled", "vector")
 
 
-def _make_tictactoe(num_envs: int, seed: int | None, **_: object) -> DistClassicRLEnv:
-    return TicTacToeEnv(num_envs=num_envs, seed=seed)
+def _make_tictactoe(
+    num_envs: int, seed: int | None, opponent: str = "random", **_: object
+) -> DistClassicRLEnv:
+    return TicTacToeEnv(num_envs=num_envs, seed=seed, opponent=opponent)
 
 
 #: Built-in env kinds by name; ``gym`` wraps any registered Gymnasium id.
@@ -72,6 +74,7 @@ def make_env(
     backend: str = "auto",
     seed: int | None = None,
     eval_episodes: int = 100,
+    opponent: str = "random",
 ) -> DistClassicRLEnv:
     """Build a batched env. ``kind`` is a built-in name or ``gym`` (then `id` is required).
 
@@ -83,8 +86,10 @@ def make_env(
         check_positive_int("env.max_episode_steps", max_episode_steps)
     if backend not in BACKENDS:
         raise ConfigError(f"env.backend={backend!r} is unknown: allowed are {', '.join(BACKENDS)}")
+    if opponent != "random" and kind != "tictactoe":
+        raise ConfigError(f"env.opponent={opponent!r} applies to env.kind=tictactoe only")
     if kind in REGISTRY:
-        return REGISTRY[kind](num_envs=num_envs, seed=seed)
+        return REGISTRY[kind](num_envs=num_envs, seed=seed, opponent=opponent)
     if kind != "gym":
         raise ConfigError(
             f"env.kind={kind!r} is unknown: allowed are {', '.join([*REGISTRY, 'gym'])}"

@@ -12,8 +12,8 @@ from dist_classicrl.schedules import Schedule
 
 
 def make_env_named(name: str, num_envs: int):
-    if name == "tictactoe":
-        return TicTacToeEnv(num_envs, seed=11)
+    if name.startswith("tictactoe"):  # tictactoe-<opponent>
+        return TicTacToeEnv(num_envs, seed=11, opponent=name.partition("-")[2] or "random")
     if name == "frozenlake":
         return make_env("gym", num_envs, id="FrozenLake-v1", seed=11)
     return make_env("gym", num_envs, id="Taxi-v4", seed=11, max_episode_steps=30)
@@ -31,7 +31,9 @@ def train(env_name: str, num_envs: int, fused: bool, steps: int):
     return algo, result
 
 
-@pytest.mark.parametrize("env_name", ["tictactoe", "frozenlake", "taxi"])
+@pytest.mark.parametrize(
+    "env_name", ["tictactoe", "tictactoe-minimax", "tictactoe-self", "frozenlake", "taxi"]
+)
 @pytest.mark.parametrize("num_envs", [1, 7, 64])
 def test_fused_and_unfused_training_give_identical_tables(env_name, num_envs):
     steps = 20_003  # not a multiple of num_envs: the last batch is partial
@@ -43,6 +45,12 @@ def test_fused_and_unfused_training_give_identical_tables(env_name, num_envs):
     assert fused.statistics["episodes"] == unfused.statistics["episodes"] > 0
     assert fused.statistics["mean_return"] == pytest.approx(unfused.statistics["mean_return"])
     np.testing.assert_array_equal(algo_f.rng_state, algo_u.rng_state)
+
+
+def test_the_opponents_lead_to_different_training():
+    tables = [train(f"tictactoe-{o}", 7, True, 20_003)[1].q_table for o in ("minimax", "self")]
+    assert not np.array_equal(tables[0], tables[1])
+    assert not np.array_equal(tables[0], train("tictactoe", 7, True, 20_003)[1].q_table)
 
 
 def test_envs_without_a_compiled_step_have_no_fused_trainer():
