@@ -264,7 +264,7 @@ def test_unknown_opponent_is_one_line_listing_the_allowed_values(bad):
 
 
 def test_opponent_on_a_gym_env_is_refused():
-    with pytest.raises(ConfigError, match="applies to env.kind=tictactoe only"):
+    with pytest.raises(ConfigError, match=r"applies to env\.kind=tictactoe only"):
         make_env("gym", 1, id="Taxi-v4", opponent="minimax")
 
 
@@ -301,7 +301,7 @@ def test_exact_outcomes_vs_perfect_match_games_sampled_against_the_minimax_oppon
     q[:, 4] += 0.6  # a policy that sometimes survives the perfect player
     exact = np.array(exact_outcomes(q, opponent="perfect"))
     env = TicTacToeEnv(256, seed=8, opponent="minimax")
-    obs, mask = env.reset()
+    obs, _ = env.reset()
     counts, games = np.zeros(3), 0
     legal_q = np.where(decode(np.arange(N_STATES)) == 0, q, -np.inf)
     while games < 40_000:
