@@ -10,6 +10,7 @@ import gymnasium as gym
 
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.envs.gym_vector import GymVectorEnv
+from dist_classicrl.envs.pettingzoo_adapter import make_pettingzoo
 from dist_classicrl.envs.tabular import TabularEnv, is_compilable
 from dist_classicrl.envs.tictactoe import TicTacToeEnv
 from dist_classicrl.errors import ConfigError, check_positive_int
@@ -90,9 +91,11 @@ def make_env(
         raise ConfigError(f"env.opponent={opponent!r} applies to env.kind=tictactoe only")
     if kind in REGISTRY:
         return REGISTRY[kind](num_envs=num_envs, seed=seed, opponent=opponent)
+    if kind == "pettingzoo":  # self-play in a two-player PettingZoo classic game
+        return make_pettingzoo(id, num_envs, seed, eval_episodes)
     if kind != "gym":
         raise ConfigError(
-            f"env.kind={kind!r} is unknown: allowed are {', '.join([*REGISTRY, 'gym'])}"
+            f"env.kind={kind!r} is unknown: allowed are {', '.join([*REGISTRY, 'gym', 'pettingzoo'])}"
         )
     if not id:
         raise ConfigError("env.kind=gym needs env.id, a registered Gymnasium id such as Taxi-v4")

@@ -392,19 +392,23 @@ class TicTacToeEnv(DistClassicRLEnv):
         twin.step(np.zeros(1, dtype=np.int64))
 
     def evaluate_greedy(self, q_table: np.ndarray, discount: float = 1.0) -> dict[str, Any]:
-        """Exact outcome probabilities of the greedy policy against the random and the
-        perfect player (module docstring; `exact_outcomes`)."""
-        win, draw, loss = exact_outcomes(q_table)
-        p_win, p_draw, p_loss = exact_outcomes(q_table, opponent="perfect")
-        return {
-            "win_rate": win,
-            "draw_rate": draw,
-            "loss_rate": loss,
-            "mean_return": win - loss,
-            "vs_perfect_win_rate": p_win,
-            "vs_perfect_draw_rate": p_draw,
-            "vs_perfect_loss_rate": p_loss,
-        }
+        return greedy_report(q_table)
+
+
+def greedy_report(q_table: np.ndarray) -> dict[str, float]:
+    """Exact outcome probabilities of the greedy policy of `q_table` against the random
+    and the perfect player (module docstring; `exact_outcomes`)."""
+    win, draw, loss = exact_outcomes(q_table)
+    p_win, p_draw, p_loss = exact_outcomes(q_table, opponent="perfect")
+    return {
+        "win_rate": win,
+        "draw_rate": draw,
+        "loss_rate": loss,
+        "mean_return": win - loss,
+        "vs_perfect_win_rate": p_win,
+        "vs_perfect_draw_rate": p_draw,
+        "vs_perfect_loss_rate": p_loss,
+    }
 
 
 @lru_cache(maxsize=1)
