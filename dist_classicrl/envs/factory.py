@@ -94,9 +94,8 @@ def make_env(
     if kind == "pettingzoo":  # self-play in a two-player PettingZoo classic game
         return make_pettingzoo(id, num_envs, seed, eval_episodes)
     if kind != "gym":
-        raise ConfigError(
-            f"env.kind={kind!r} is unknown: allowed are {', '.join([*REGISTRY, 'gym', 'pettingzoo'])}"
-        )
+        kinds = ", ".join([*REGISTRY, "gym", "pettingzoo"])
+        raise ConfigError(f"env.kind={kind!r} is unknown: allowed are {kinds}")
     if not id:
         raise ConfigError("env.kind=gym needs env.id, a registered Gymnasium id such as Taxi-v4")
     probe = make_gym(id, kwargs, max_episode_steps)

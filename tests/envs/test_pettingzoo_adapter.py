@@ -153,5 +153,5 @@ def test_games_that_cannot_be_tabulated_are_one_line(game, message):
 
 
 def test_pettingzoo_kind_needs_an_id():
-    with pytest.raises(ConfigError, match="needs env.id"):
+    with pytest.raises(ConfigError, match=r"needs env\.id"):
         make_env("pettingzoo", 2)
