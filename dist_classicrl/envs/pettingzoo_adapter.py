@@ -72,7 +72,7 @@ def classic_games() -> dict[str, Any]:
 
 def load_game(game_id: Any) -> Callable[[], Any]:
     """A constructor of the game's *raw* AEC env (without PettingZoo's checking wrappers,
-    which cost ~60% of a step here; the adapter checks actions itself); `ConfigError`
+    which took ~65% of a step here; the adapter checks actions itself); `ConfigError`
     for unknown ids and games whose dependencies are missing."""
     games = classic_games()
     if game_id not in games:
