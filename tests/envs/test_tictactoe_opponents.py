@@ -244,12 +244,13 @@ def test_self_opponent_without_a_learner_is_a_programming_error():
         env.reset()
 
 
-def test_random_opponent_keeps_the_seed_stream_of_earlier_versions():
-    # The random opponent draws exactly as before the opponents existed: trajectories
-    # of opponent=random equal those of minimax wherever minimax has all moves optimal
-    # (the first move), so only the replies differ.
+def test_random_and_minimax_opponents_open_with_the_same_draw():
+    # Every first move is optimal, so the minimax opponent's opening is the random one's:
+    # one uniform draw over the 9 cells from the same env stream.
     a, b = TicTacToeEnv(16, seed=9), TicTacToeEnv(16, seed=9, opponent="minimax")
-    np.testing.assert_array_equal(a.reset()[0], b.reset()[0])
+    obs_a, obs_b = a.reset()[0], b.reset()[0]
+    np.testing.assert_array_equal(obs_a, obs_b)
+    assert 0 < np.count_nonzero(obs_a) < 16  # some copies start with the opponent's mark
 
 
 @pytest.mark.parametrize("bad", ["perfect", "Random", ""])
