@@ -299,7 +299,9 @@ class TicTacToeEnv(DistClassicRLEnv):
 
     name = "tictactoe"
 
-    def __init__(self, num_envs: int = 1, seed: int | None = None, opponent: str = "random"):
+    def __init__(
+        self, num_envs: int = 1, seed: int | None = None, opponent: str = "random"
+    ) -> None:
         check_opponent(opponent)
         super().__init__(num_envs, N_STATES, N_CELLS)
         self.opponent = opponent
