@@ -64,10 +64,12 @@ from numba.core.runtime import rtsys
 from dist_classicrl.algorithms import OptimalQLearning
 from dist_classicrl.envs import TicTacToeEnv, make_env
 from dist_classicrl.stats import TrainingStatistics
-envs = [TicTacToeEnv(16, seed=0)]
+envs = [TicTacToeEnv(16, seed=0, opponent=o) for o in ("random", "minimax", "self")]
 envs += [make_env("gym", n, id="Taxi-v4", seed=0) for n in (1, 16)]
 for env in envs:
     algo = OptimalQLearning(env.n_states, env.n_actions, epsilon=0.1, seed=0)
+    if hasattr(env, "bind_learner"):
+        env.bind_learner(algo)
     env.reset(seed=0)
     run, stats = algo.fused_trainer(env), TrainingStatistics(env.num_envs)
     run(100, stats)
@@ -95,6 +97,7 @@ def test_fused_kernels_allocate_nothing_per_step():
         timeout=300,
         check=True,
     ).stdout.split("\n")
+    assert len(list(filter(None, out))) == 5
     for line in filter(None, out):
         short, long = map(int, line.split())
         assert short == long  # a call costs a fixed number (boxing its arguments), not per step
