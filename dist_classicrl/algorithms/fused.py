@@ -53,6 +53,7 @@ def train_tictactoe(
     empty_bits,
     empty_cells,
     pow3,
+    opponent,
     actions,
     states,
     targets,
@@ -63,7 +64,9 @@ def train_tictactoe(
     count_visits,
 ):
     """`n_steps` learned transitions over the TicTacToe copies in ``codes``/``counts``; a
-    last partial batch steps every copy but learns from the first ones only (as unfused)."""
+    last partial batch steps every copy but learns from the first ones only (as unfused).
+    ``opponent`` is the env's `TicTacToeEnv.opponent_args`; ``opponent=self`` plays from
+    `q` with `epsilon`, the table as it is before the batch's updates (as unfused)."""
     n = codes.shape[0]
     done_steps = 0
     while done_steps < n_steps:
@@ -84,7 +87,17 @@ def train_tictactoe(
             s = codes[i]
             states[i] = s
             s2, count, reward, done = _ttt._play(
-                s, counts[i], actions[i], env_rng, winner, empty_bits, empty_cells, pow3
+                s,
+                counts[i],
+                actions[i],
+                env_rng,
+                winner,
+                empty_bits,
+                empty_cells,
+                pow3,
+                opponent,
+                q,
+                epsilon,
             )
             boot = 0.0
             if not done:
@@ -98,7 +111,7 @@ def train_tictactoe(
             if i < take:
                 _record(i, reward, done, running_return, running_length, totals)
             if done:
-                s2, count = _ttt._start(env_rng, pow3)
+                s2, count = _ttt._start(env_rng, pow3, empty_cells, opponent, q, epsilon)
             codes[i], counts[i] = s2, count
         for i in range(take):  # 3. learn, in batch order
             s, a = states[i], actions[i]

@@ -184,6 +184,7 @@ class OptimalQLearning(BaseAlgorithm):
                     env.empty_bits,
                     env.empty_cells,
                     POW3,
+                    env.opponent_args,
                     actions,
                     states,
                     targets,

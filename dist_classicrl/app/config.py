@@ -14,6 +14,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from dist_classicrl.envs.tictactoe import check_opponent
 from dist_classicrl.errors import ConfigError, check_positive_int, check_range
 from dist_classicrl.schedules import KINDS
 
@@ -138,8 +139,10 @@ class EnvConfig:
     max_episode_steps: int | None = None
     backend: str = "auto"
     eval_episodes: int = 100
+    opponent: str = "random"  # built-in tictactoe: random | minimax | self
 
     def __post_init__(self) -> None:
+        check_opponent(self.opponent)
         check_positive_int("env.num_envs", self.num_envs)
         check_positive_int("env.eval_episodes", self.eval_episodes)
         if self.max_episode_steps is not None:

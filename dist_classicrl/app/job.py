@@ -140,6 +140,12 @@ def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
             f"  greedy policy  win {ev['win_rate']:.2%}  draw {ev['draw_rate']:.2%}  "
             f"loss {ev['loss_rate']:.2%}  (exact, vs random opponent)"
         )
+    if "vs_perfect_loss_rate" in ev:
+        lines.append(
+            f"  greedy policy  win {ev['vs_perfect_win_rate']:.2%}  "
+            f"draw {ev['vs_perfect_draw_rate']:.2%}  loss {ev['vs_perfect_loss_rate']:.2%}  "
+            "(exact, vs perfect player)"
+        )
     if "optimality_gap" in ev:
         lines.append(
             f"  greedy policy  optimality gap {max(ev['optimality_gap'], 0.0):.2%} "

@@ -5,6 +5,7 @@ import gymnasium as gym
 from dist_classicrl.envs.base import DistClassicRLEnv, StepResult
 from dist_classicrl.envs.factory import REGISTRY, make_env, make_gym
 from dist_classicrl.envs.gym_vector import GymVectorEnv
+from dist_classicrl.envs.pettingzoo_adapter import PettingZooSelfPlayEnv
 from dist_classicrl.envs.tabular import TabularEnv
 from dist_classicrl.envs.tabular_model import TabularModel, value_iteration
 from dist_classicrl.envs.tictactoe import TicTacToeEnv
@@ -17,6 +18,7 @@ __all__ = [
     "REGISTRY",
     "DistClassicRLEnv",
     "GymVectorEnv",
+    "PettingZooSelfPlayEnv",
     "StepResult",
     "TabularEnv",
     "TabularModel",

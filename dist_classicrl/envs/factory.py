@@ -10,6 +10,7 @@ import gymnasium as gym
 
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.envs.gym_vector import GymVectorEnv
+from dist_classicrl.envs.pettingzoo_adapter import make_pettingzoo
 from dist_classicrl.envs.tabular import TabularEnv, is_compilable
 from dist_classicrl.envs.tictactoe import TicTacToeEnv
 from dist_classicrl.errors import ConfigError, check_positive_int
@@ -17,8 +18,10 @@ from dist_classicrl.errors import ConfigError, check_positive_int
 BACKENDS = ("auto", "compiled", "vector")
 
 
-def _make_tictactoe(num_envs: int, seed: int | None, **_: object) -> DistClassicRLEnv:
-    return TicTacToeEnv(num_envs=num_envs, seed=seed)
+def _make_tictactoe(
+    num_envs: int, seed: int | None, opponent: str = "random", **_: object
+) -> DistClassicRLEnv:
+    return TicTacToeEnv(num_envs=num_envs, seed=seed, opponent=opponent)
 
 
 #: Built-in env kinds by name; ``gym`` wraps any registered Gymnasium id.
@@ -72,6 +75,7 @@ def make_env(
     backend: str = "auto",
     seed: int | None = None,
     eval_episodes: int = 100,
+    opponent: str = "random",
 ) -> DistClassicRLEnv:
     """Build a batched env. ``kind`` is a built-in name or ``gym`` (then `id` is required).
 
@@ -83,12 +87,15 @@ def make_env(
         check_positive_int("env.max_episode_steps", max_episode_steps)
     if backend not in BACKENDS:
         raise ConfigError(f"env.backend={backend!r} is unknown: allowed are {', '.join(BACKENDS)}")
+    if opponent != "random" and kind != "tictactoe":
+        raise ConfigError(f"env.opponent={opponent!r} applies to env.kind=tictactoe only")
     if kind in REGISTRY:
-        return REGISTRY[kind](num_envs=num_envs, seed=seed)
+        return REGISTRY[kind](num_envs=num_envs, seed=seed, opponent=opponent)
+    if kind == "pettingzoo":  # self-play in a two-player PettingZoo classic game
+        return make_pettingzoo(id, num_envs, seed, eval_episodes)
     if kind != "gym":
-        raise ConfigError(
-            f"env.kind={kind!r} is unknown: allowed are {', '.join([*REGISTRY, 'gym'])}"
-        )
+        kinds = ", ".join([*REGISTRY, "gym", "pettingzoo"])
+        raise ConfigError(f"env.kind={kind!r} is unknown: allowed are {kinds}")
     if not id:
         raise ConfigError("env.kind=gym needs env.id, a registered Gymnasium id such as Taxi-v4")
     probe = make_gym(id, kwargs, max_episode_steps)

@@ -41,6 +41,8 @@ class TrainingLoop:
 
     def start(self, seed: int | None) -> None:
         """Reset the env and pick the path (fused kernel or batch loop)."""
+        if hasattr(self.env, "bind_learner"):  # an opponent that plays from the table
+            self.env.bind_learner(self.algorithm)
         if self._use_fused and hasattr(self.algorithm, "fused_trainer"):
             self._fused = self.algorithm.fused_trainer(self.env)
         self._obs, self._mask = self.env.reset(seed=seed)  # the fused path reads env state

@@ -12,8 +12,8 @@ from dist_classicrl.schedules import Schedule
 
 
 def make_env_named(name: str, num_envs: int):
-    if name == "tictactoe":
-        return TicTacToeEnv(num_envs, seed=11)
+    if name.startswith("tictactoe"):  # tictactoe-<opponent>
+        return TicTacToeEnv(num_envs, seed=11, opponent=name.partition("-")[2] or "random")
     if name == "frozenlake":
         return make_env("gym", num_envs, id="FrozenLake-v1", seed=11)
     return make_env("gym", num_envs, id="Taxi-v4", seed=11, max_episode_steps=30)
@@ -31,7 +31,9 @@ def train(env_name: str, num_envs: int, fused: bool, steps: int):
     return algo, result
 
 
-@pytest.mark.parametrize("env_name", ["tictactoe", "frozenlake", "taxi"])
+@pytest.mark.parametrize(
+    "env_name", ["tictactoe", "tictactoe-minimax", "tictactoe-self", "frozenlake", "taxi"]
+)
 @pytest.mark.parametrize("num_envs", [1, 7, 64])
 def test_fused_and_unfused_training_give_identical_tables(env_name, num_envs):
     steps = 20_003  # not a multiple of num_envs: the last batch is partial
@@ -45,6 +47,12 @@ def test_fused_and_unfused_training_give_identical_tables(env_name, num_envs):
     np.testing.assert_array_equal(algo_f.rng_state, algo_u.rng_state)
 
 
+def test_the_opponents_lead_to_different_training():
+    tables = [train(f"tictactoe-{o}", 7, True, 20_003)[1].q_table for o in ("minimax", "self")]
+    assert not np.array_equal(tables[0], tables[1])
+    assert not np.array_equal(tables[0], train("tictactoe", 7, True, 20_003)[1].q_table)
+
+
 def test_envs_without_a_compiled_step_have_no_fused_trainer():
     env = make_env("gym", 2, id="FrozenLake-v1", backend="vector", seed=0)
     assert OptimalQLearning(16, 4).fused_trainer(env) is None
@@ -56,10 +64,12 @@ from numba.core.runtime import rtsys
 from dist_classicrl.algorithms import OptimalQLearning
 from dist_classicrl.envs import TicTacToeEnv, make_env
 from dist_classicrl.stats import TrainingStatistics
-envs = [TicTacToeEnv(16, seed=0)]
+envs = [TicTacToeEnv(16, seed=0, opponent=o) for o in ("random", "minimax", "self")]
 envs += [make_env("gym", n, id="Taxi-v4", seed=0) for n in (1, 16)]
 for env in envs:
     algo = OptimalQLearning(env.n_states, env.n_actions, epsilon=0.1, seed=0)
+    if hasattr(env, "bind_learner"):
+        env.bind_learner(algo)
     env.reset(seed=0)
     run, stats = algo.fused_trainer(env), TrainingStatistics(env.num_envs)
     run(100, stats)
@@ -87,6 +97,7 @@ def test_fused_kernels_allocate_nothing_per_step():
         timeout=300,
         check=True,
     ).stdout.split("\n")
+    assert len(list(filter(None, out))) == 5
     for line in filter(None, out):
         short, long = map(int, line.split())
         assert short == long  # a call costs a fixed number (boxing its arguments), not per step
