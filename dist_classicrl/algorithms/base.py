@@ -28,10 +28,12 @@ transitions they produce the same Q-table up to float32 rounding.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
+from dist_classicrl.buffers import ReplayConfig
 from dist_classicrl.errors import check_positive_int, check_range
 from dist_classicrl.policies import greedy_actions
 
@@ -50,6 +52,7 @@ class BaseAlgorithm(ABC):
         discount: float = 0.99,
         epsilon: float = 0.1,
         seed: int | None = None,
+        replay: ReplayConfig | Mapping | None = None,
     ) -> None:
         check_positive_int("n_states", n_states)
         check_positive_int("n_actions", n_actions)
@@ -62,6 +65,8 @@ class BaseAlgorithm(ABC):
         self.discount = float(discount)
         self.epsilon = float(epsilon)
         self.seed = seed
+        #: Experience replay done by the runtime's loop (`dist_classicrl.buffers`).
+        self.replay = ReplayConfig.from_any(replay)
         self.q_table = self._initialize_q_table()
         self.visits: np.ndarray | None = None  # updates per (state, action), when counted
         self.step_count = 0

@@ -14,6 +14,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from dist_classicrl.buffers import ReplayConfig
 from dist_classicrl.errors import ConfigError, check_positive_int, check_range
 from dist_classicrl.schedules import KINDS
 
@@ -24,6 +25,7 @@ class AlgorithmConfig:
 
     _target_: str = MISSING
     discount: float = 0.99
+    replay: ReplayConfig = field(default_factory=ReplayConfig)  # capacity 0: off
 
     def __post_init__(self) -> None:
         check_range("algorithm.discount", self.discount, 0.0, 1.0)

@@ -3,15 +3,21 @@
 It carries the observation between calls, so a runtime can train in chunks (to set
 schedules, draw progress, synchronise) without caring which path runs inside: the
 variant's fused kernel when it has one for the env, else the batch loop
-(``select_actions`` -> ``env.step`` -> ``batch_update``).
+(``select_actions`` -> ``env.step`` -> ``batch_update``). With ``algorithm.replay`` on,
+the batch loop runs (the fused kernel does not replay) and every learned batch is also
+handed to a `Replayer`, which stores it and learns from batches sampled from the buffer;
+``steps`` still counts env transitions only.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
+from dist_classicrl.runtimes.replay import FUSED_OFF_REASON, Replayer, replay_details
 from dist_classicrl.stats import TrainingStatistics
 
 
@@ -32,6 +38,8 @@ class TrainingLoop:
         self._batch_lock = batch_lock  # held around each batch update when given
         self._fused = None
         self._obs = self._mask = None
+        self.replayer: Replayer | None = None
+        self.fused_off_reason: str | None = None  # why a fused kernel went unused
 
     def warm_up(self) -> None:
         """Compile (or load) the env's and the algorithm's kernels on throwaway copies."""
@@ -41,13 +49,32 @@ class TrainingLoop:
 
     def start(self, seed: int | None) -> None:
         """Reset the env and pick the path (fused kernel or batch loop)."""
+        replay = self.algorithm.replay
         if self._use_fused and hasattr(self.algorithm, "fused_trainer"):
             self._fused = self.algorithm.fused_trainer(self.env)
+            if self._fused is not None and replay.enabled:
+                self._fused, self.fused_off_reason = None, FUSED_OFF_REASON
         self._obs, self._mask = self.env.reset(seed=seed)  # the fused path reads env state
+        if replay.enabled:
+            width = None if self._mask is None else self.env.n_actions
+            self.replayer = Replayer(replay, width, seed)
 
     @property
     def fused(self) -> bool:
         return self._fused is not None
+
+    def replay_counts(self) -> np.ndarray:
+        """``int64[3]``: replayed updates, replayed batches, 1 if replay turned the fused
+        kernel off (multi-process runtimes sum these over workers for `replay_details`)."""
+        counts = np.zeros(3, dtype=np.int64)
+        if self.replayer is not None:
+            counts[:2] = self.replayer.counts()
+        counts[2] = self.fused_off_reason is not None
+        return counts
+
+    def details(self) -> dict[str, Any]:
+        """metrics.json entries about replay (none when it is off)."""
+        return replay_details(self.algorithm.replay, self.replay_counts()[None])
 
     def run(self, n_steps: int) -> None:
         """Learn from exactly `n_steps` transitions; a last partial batch steps every copy
@@ -74,7 +101,17 @@ class TrainingLoop:
             else:
                 with lock:
                     algorithm.batch_update(*batch)
+            if self.replayer is not None:
+                self.replayer.after_batch(self._learn, *batch)
             stats.record_batch(res.reward[:take], (res.terminated | res.truncated)[:take])
             obs, mask = res.obs, res.mask
             done += take
         self._obs, self._mask = obs, mask
+
+    def _learn(self, *batch: Any) -> None:
+        """``batch_update``, under the batch lock when the runtime gave one."""
+        if self._batch_lock is None:
+            self.algorithm.batch_update(*batch)
+        else:
+            with self._batch_lock:
+                self.algorithm.batch_update(*batch)
