@@ -169,6 +169,6 @@ class ExperienceBuffer:
             self._out = [np.empty((batch_size, *f.shape[1:]), dtype=f.dtype) for f in self._fields]
         index = self.rng.integers(0, self.size, batch_size)
         for stored, out in zip(self._fields, self._out, strict=True):
-            np.take(stored, index, axis=0, out=out)
+            stored.take(index, axis=0, out=out)
         masks = self._out[5] if self.masked else None
         return Transitions(*self._out[:5], masks)

@@ -23,6 +23,12 @@ Batch update (``batch_update``: n transitions, e.g. one step of ``num_envs`` env
 
 Every variant (``list``, ``numpy``, ``optimal``) implements exactly this, so on the same
 transitions they produce the same Q-table up to float32 rounding.
+
+Experience replay (``replay``, a `dist_classicrl.buffers.ReplayConfig`)
+    Settings carried by the algorithm and carried out by the runtime's `TrainingLoop`: it
+    stores every learned batch and learns from batches sampled from the buffer through
+    ``batch_update``, so a replayed batch has the semantics above. ``train_episode``
+    learns online only.
 """
 
 from __future__ import annotations
