@@ -12,7 +12,8 @@ iteration (exact) at each evaluation point, against env transitions learned (rep
 updates are not steps) and against training seconds (evaluation and JIT excluded).
 
 Writes ``replay_<algorithm>.csv`` (every curve point), ``replay_<algorithm>.md`` (one row
-per setting) and ``replay_<algorithm>.png`` into ``--out``.
+per setting) and ``replay_<algorithm>.png`` into ``--out`` (``--name`` changes the stem;
+``--overrides`` adds app overrides to every job, e.g. ``env.num_envs=16``).
 """
 
 from __future__ import annotations
@@ -55,9 +56,14 @@ def _first_solved(points: list[dict[str, Any]], key: str) -> float:
 
 
 def study(
-    algorithm: str, settings: list[tuple[int, float]], seeds: list[int], steps: int, points: int
+    algorithm: str,
+    settings: list[tuple[int, float]],
+    seeds: list[int],
+    steps: int,
+    points: int,
+    extra: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
-    """Every curve point of every (setting, seed)."""
+    """Every curve point of every (setting, seed); `extra`: more app overrides."""
     rows = []
     for capacity, updates in settings:
         for seed in seeds:
@@ -69,8 +75,11 @@ def study(
                 f"runtime.eval_points={points}",
                 f"algorithm.replay.capacity={capacity}",
                 f"algorithm.replay.updates_per_step={updates}",
+                *extra,
             ]
             curve, details = run_job(overrides)
+            if "eval_optimality_gap" not in curve[-1]:
+                raise SystemExit("the study needs a compiled env (exact optimality gap)")
             replayed = details.get("replay", {}).get("updates", 0)
             for point in curve:
                 rows.append(
@@ -180,17 +189,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--eval-points", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("docs/figures/replay"))
+    parser.add_argument(
+        "--overrides", nargs="*", default=[], help="more app overrides, e.g. env.num_envs=16"
+    )
+    parser.add_argument("--name", default=None, help="file stem (default replay_ALGORITHM)")
     args = parser.parse_args(argv)
-    rows = study(args.algorithm, args.settings, args.seeds, args.steps, args.eval_points)
+    rows = study(
+        args.algorithm, args.settings, args.seeds, args.steps, args.eval_points, args.overrides
+    )
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"replay_{args.algorithm}"
+    stem = args.out / (args.name or f"replay_{args.algorithm}")
     write_csv(stem.with_suffix(".csv"), rows)
     table = summarize(rows, args.steps)
     write_markdown(stem.with_suffix(".md"), table, list(table[0]))
     plot(
         rows,
         stem.with_suffix(".png"),
-        f"Taxi-v4, algorithm={args.algorithm}, {args.steps:,} steps, "
+        f"Taxi-v4, algorithm={args.algorithm} {' '.join(args.overrides)}, {args.steps:,} steps, "
         f"seeds {', '.join(map(str, args.seeds))}",
     )
     print(stem.with_suffix(".md").read_text())

@@ -74,6 +74,7 @@ def test_a_job_with_replay_writes_its_replay_metrics(tmp_path):
     assert replay["updates"] == 64 * (10_000 // 64) and replay["batches"] == 10_000 // 64
     assert "fused kernel" in metrics["fused_off_reason"]
     assert (out / "q_table.npy").exists() and (out / "learning_curve.csv").exists()
+    assert "replay         9,984 replayed updates (capacity 5,000" in proc.stdout
 
 
 def test_a_bad_replay_value_on_the_command_line_exits_2_with_one_line(tmp_path):
