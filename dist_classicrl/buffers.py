@@ -157,6 +157,13 @@ class ExperienceBuffer:
         self.position = (self.position + n) % cap
         self.size = min(cap, self.size + n)
 
+    def contents(self) -> Transitions:
+        """Copies of the stored transitions, oldest first (for inspection, not training)."""
+        start = self.position if self.size == self.capacity else 0
+        order = (start + np.arange(self.size)) % self.capacity
+        fields = [stored[order] for stored in self._fields]
+        return Transitions(*fields[:5], fields[5] if self.masked else None)
+
     def sample(self, batch_size: int) -> Transitions:
         """`batch_size` transitions drawn uniformly, with replacement, from the filled slots.
 

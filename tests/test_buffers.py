@@ -43,11 +43,12 @@ def test_batches_fill_the_ring_in_order_and_wrap_around_over_the_oldest():
     buffer = make(5)
     buffer.add(*transitions(0, 3))
     assert len(buffer) == 3 and buffer.position == 3
+    np.testing.assert_array_equal(buffer.contents().states, [0, 1, 2])
     buffer.add(*transitions(3, 4))  # 2 slots to the end, then 2 over the oldest
     assert len(buffer) == 5 and buffer.position == 2
-    states = buffer._fields[0]
-    np.testing.assert_array_equal(states, [5, 6, 2, 3, 4])
-    assert_consistent([f for f in buffer._fields] + [None])
+    contents = buffer.contents()
+    np.testing.assert_array_equal(contents.states, [2, 3, 4, 5, 6])  # oldest first
+    assert_consistent(contents)
 
 
 def test_a_batch_longer_than_the_buffer_keeps_its_newest_transitions():
@@ -55,10 +56,9 @@ def test_a_batch_longer_than_the_buffer_keeps_its_newest_transitions():
     buffer.add(*transitions(0, 3, masked=True))
     buffer.add(*transitions(3, 10, masked=True))  # 3..12: only 9..12 survive
     assert len(buffer) == 4
-    stored = buffer._fields[0]
-    # ring order starting at `position` is oldest to newest
-    np.testing.assert_array_equal(np.roll(stored, -buffer.position), [9, 10, 11, 12])
-    assert_consistent(buffer._fields)
+    contents = buffer.contents()
+    np.testing.assert_array_equal(contents.states, [9, 10, 11, 12])
+    assert_consistent(contents)
 
 
 @pytest.mark.parametrize("masked", [False, True])

@@ -126,7 +126,7 @@ def test_replay_carries_tictactoe_masks_and_is_reproducible_per_seed():
 
     loop, table = train(REPLAY)
     assert loop.replayer.buffer.masked
-    stored = loop.replayer.buffer.next_masks[: len(loop.replayer.buffer)]
+    stored = loop.replayer.buffer.contents().next_masks
     assert (~stored).any() and stored.any(axis=1).mean() > 0.5  # real masks, not all-ones
     np.testing.assert_array_equal(train(REPLAY)[1], table)
     assert (train(REPLAY, seed=1)[1] != table).any()
