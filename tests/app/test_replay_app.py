@@ -10,6 +10,7 @@ import pytest
 from dist_classicrl.app.job import build
 from dist_classicrl.app.preflight import preflight
 from dist_classicrl.app.replay_study import summarize
+from dist_classicrl.app.sweep import summarize as summarize_sweep
 from dist_classicrl.errors import ConfigError
 from tests.app.test_cli import ROOT, run_cli
 
@@ -55,7 +56,7 @@ def test_replay_is_off_by_default_and_reaches_every_variant(compose_config):
         env.close()
 
 
-def test_a_job_with_replay_writes_its_replay_metrics(tmp_path):
+def test_a_job_with_replay_writes_its_replay_metrics_and_the_sweep_table_shows_them(tmp_path):
     out = tmp_path / "job"
     args = [
         "env=taxi",
@@ -75,6 +76,10 @@ def test_a_job_with_replay_writes_its_replay_metrics(tmp_path):
     assert "fused kernel" in metrics["fused_off_reason"]
     assert (out / "q_table.npy").exists() and (out / "learning_curve.csv").exists()
     assert "replay         9,984 replayed updates (capacity 5,000" in proc.stdout
+    (row,) = summarize_sweep(tmp_path)  # tmp_path as a sweep directory of one job
+    assert row["replay.updates"] == 9984 and row["replay.capacity"] == 5000
+    header = (tmp_path / "summary.md").read_text().splitlines()[0]
+    assert "replay.updates" in header and "replay.updates_per_step" in header
 
 
 def test_a_bad_replay_value_on_the_command_line_exits_2_with_one_line(tmp_path):
