@@ -71,12 +71,12 @@ class BaseAlgorithm(ABC):
         self.discount = float(discount)
         self.epsilon = float(epsilon)
         self.seed = seed
-        #: Experience replay done by the runtime's loop (`dist_classicrl.buffers`).
-        self.replay = ReplayConfig.from_any(replay)
         self.q_table = self._initialize_q_table()
         self.visits: np.ndarray | None = None  # updates per (state, action), when counted
         self.step_count = 0
         self.episode_count = 0
+        #: Experience replay done by the runtime's loop (`dist_classicrl.buffers`).
+        self.replay = ReplayConfig.from_any(replay)
 
     @abstractmethod
     def reseed(self, seed: int | None) -> None:

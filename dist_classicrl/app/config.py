@@ -24,8 +24,8 @@ class AlgorithmConfig:
     """``algorithm`` group: which variant, and its fixed hyper-parameters."""
 
     _target_: str = MISSING
-    discount: float = 0.99
     replay: ReplayConfig = field(default_factory=ReplayConfig)  # capacity 0: off
+    discount: float = 0.99
 
     def __post_init__(self) -> None:
         check_range("algorithm.discount", self.discount, 0.0, 1.0)

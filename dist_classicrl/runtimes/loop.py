@@ -3,10 +3,7 @@
 It carries the observation between calls, so a runtime can train in chunks (to set
 schedules, draw progress, synchronise) without caring which path runs inside: the
 variant's fused kernel when it has one for the env, else the batch loop
-(``select_actions`` -> ``env.step`` -> ``batch_update``). With ``algorithm.replay`` on,
-the batch loop runs (the fused kernel does not replay) and every learned batch is also
-handed to a `Replayer`, which stores it and learns from batches sampled from the buffer;
-``steps`` still counts env transitions only.
+(``select_actions`` -> ``env.step`` -> ``batch_update``).
 """
 
 from __future__ import annotations
@@ -22,7 +19,12 @@ from dist_classicrl.stats import TrainingStatistics
 
 
 class TrainingLoop:
-    """Chunked training of `algorithm` on `env` (call `start` once, then `run`)."""
+    """Chunked training of `algorithm` on `env` (call `start` once, then `run`).
+
+    With ``algorithm.replay`` on, the batch loop runs (the fused kernel does not replay)
+    and every learned batch also goes to a `Replayer`, which stores it and learns from
+    batches sampled from its buffer; ``steps`` still counts env transitions only.
+    """
 
     def __init__(
         self,
@@ -34,12 +36,12 @@ class TrainingLoop:
         self.algorithm = algorithm
         self.env = env
         self.stats = TrainingStatistics(env.num_envs)
+        self.replayer: Replayer | None = None
+        self.fused_off_reason: str | None = None  # why a fused kernel went unused
         self._use_fused = fused and batch_lock is None
         self._batch_lock = batch_lock  # held around each batch update when given
         self._fused = None
         self._obs = self._mask = None
-        self.replayer: Replayer | None = None
-        self.fused_off_reason: str | None = None  # why a fused kernel went unused
 
     def warm_up(self) -> None:
         """Compile (or load) the env's and the algorithm's kernels on throwaway copies."""
@@ -49,19 +51,31 @@ class TrainingLoop:
 
     def start(self, seed: int | None) -> None:
         """Reset the env and pick the path (fused kernel or batch loop)."""
-        replay = self.algorithm.replay
         if self._use_fused and hasattr(self.algorithm, "fused_trainer"):
             self._fused = self.algorithm.fused_trainer(self.env)
-            if self._fused is not None and replay.enabled:
-                self._fused, self.fused_off_reason = None, FUSED_OFF_REASON
+        self._start_replay(seed)
         self._obs, self._mask = self.env.reset(seed=seed)  # the fused path reads env state
-        if replay.enabled:
-            width = None if self._mask is None else self.env.n_actions
-            self.replayer = Replayer(replay, width, seed)
 
     @property
     def fused(self) -> bool:
         return self._fused is not None
+
+    def _start_replay(self, seed: int | None) -> None:
+        """With ``algorithm.replay`` on: a `Replayer`, and the batch loop, not the fused
+        kernel."""
+        if not self.algorithm.replay.enabled:
+            return
+        self.replayer = Replayer(self.algorithm.replay, seed)
+        if self._fused is not None:
+            self._fused, self.fused_off_reason = None, FUSED_OFF_REASON
+
+    def _learn(self, *batch: Any) -> None:
+        """``batch_update``, under the batch lock when the runtime gave one."""
+        if self._batch_lock is None:
+            self.algorithm.batch_update(*batch)
+        else:
+            with self._batch_lock:
+                self.algorithm.batch_update(*batch)
 
     def replay_counts(self) -> np.ndarray:
         """``int64[3]``: replayed updates, replayed batches, 1 if replay turned the fused
@@ -102,16 +116,8 @@ class TrainingLoop:
                 with lock:
                     algorithm.batch_update(*batch)
             if self.replayer is not None:
-                self.replayer.after_batch(self._learn, *batch)
+                self.replayer.after_batch(self._learn, batch)
             stats.record_batch(res.reward[:take], (res.terminated | res.truncated)[:take])
             obs, mask = res.obs, res.mask
             done += take
         self._obs, self._mask = obs, mask
-
-    def _learn(self, *batch: Any) -> None:
-        """``batch_update``, under the batch lock when the runtime gave one."""
-        if self._batch_lock is None:
-            self.algorithm.batch_update(*batch)
-        else:
-            with self._batch_lock:
-                self.algorithm.batch_update(*batch)

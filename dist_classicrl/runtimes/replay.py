@@ -30,21 +30,25 @@ FUSED_OFF_REASON = (
 class Replayer:
     """Stores learned batches and replays sampled ones (module docstring)."""
 
-    def __init__(
-        self, config: ReplayConfig, mask_width: int | None, seed: int | None = None
-    ) -> None:
+    def __init__(self, config: ReplayConfig, seed: int | None = None) -> None:
         self.config = config
-        rng = np.random.default_rng(None if seed is None else [seed, REPLAY_STREAM])
-        self.buffer = ExperienceBuffer(config.capacity, rng, mask_width)
+        self.rng = np.random.default_rng(None if seed is None else [seed, REPLAY_STREAM])
+        self.buffer: ExperienceBuffer | None = None  # made at the first batch (masks or not)
         self.owed = 0.0  # replayed updates owed, less than one batch between calls
         self.updates = 0  # replayed transitions learned
         self.batches = 0
 
-    def after_batch(self, learn: Callable[..., Any], *batch: Any) -> None:
-        """Store `batch` (``batch_update``'s arguments) and replay what is owed for it
-        through `learn` (the variant's ``batch_update``, or a locked wrapper of it)."""
+    def after_batch(self, learn: Callable[..., Any], batch: tuple) -> None:
+        """Store the transitions of `batch` (its first six fields, in ``batch_update``'s
+        order: states, actions, rewards, next states, terminated, next masks or None) and
+        replay what is owed for them through `learn` (``batch_update`` or a locked wrapper)."""
+        transition = batch[:6]
+        if self.buffer is None:
+            masks = transition[5]
+            width = None if masks is None else masks.shape[1]
+            self.buffer = ExperienceBuffer(self.config.capacity, self.rng, width)
         buffer, size = self.buffer, self.config.batch_size
-        buffer.add(*batch)
+        buffer.add(*transition)
         if len(buffer) < self.config.warmup:
             return
         self.owed += self.config.updates_per_step * len(batch[0])

@@ -40,18 +40,17 @@ def test_all_variants_learn_the_same_table_with_replay_as_the_reference_rule(mas
         random_batch(rng, 24, n_states, n_actions, masked, duplicates=bool(rng.random() < 0.5))
         for _ in range(40)
     ]
-    width = n_actions if masked else None
     tables, counts = {}, {}
     for name in NAMES:
         algo = make(name, n_states, n_actions, learning_rate=0.5, discount=0.9)
-        replayer = Replayer(REPLAY, width, seed=11)
+        replayer = Replayer(REPLAY, seed=11)
         for batch in batches:
             algo.batch_update(*batch)
-            replayer.after_batch(algo.batch_update, *batch)
+            replayer.after_batch(algo.batch_update, batch)
         tables[name], counts[name] = algo.q_values(), replayer.counts()
     # The reference: float64, one transition at a time, on the same samples (same seed).
     reference = np.zeros((n_states, n_actions))
-    replayer = Replayer(REPLAY, width, seed=11)
+    replayer = Replayer(REPLAY, seed=11)
 
     def learn(*batch):
         nonlocal reference
@@ -61,7 +60,7 @@ def test_all_variants_learn_the_same_table_with_replay_as_the_reference_rule(mas
     for batch in batches:
         learn(*batch)
         without_replay = reference_batch_update(without_replay, batch, 0.5, 0.9)
-        replayer.after_batch(learn, *batch)
+        replayer.after_batch(learn, batch)
     # 40 batches of 24; replay starts at the 3rd (48 < 50 stored before it): 38 * 24 * 0.75
     assert replayer.updates == 32 * math.floor(38 * 24 * 0.75 / 32) == 672
     for name in NAMES:
@@ -72,11 +71,11 @@ def test_all_variants_learn_the_same_table_with_replay_as_the_reference_rule(mas
 
 def test_replay_waits_for_warmup_and_carries_fractions_between_batches():
     config = ReplayConfig(capacity=1000, batch_size=64, updates_per_step=3.2, warmup=100)
-    replayer = Replayer(config, None, seed=0)
+    replayer = Replayer(config, seed=0)
     learned = []
     for k in range(12):
         batch = random_batch(np.random.default_rng(k), 10, 5, 3, False, False)
-        replayer.after_batch(lambda *b: learned.append(len(b[0])), *batch)
+        replayer.after_batch(lambda *b: learned.append(len(b[0])), batch)
         if k < 9:  # 10..90 stored: below warmup, nothing owed
             assert replayer.updates == 0 and replayer.owed == 0
     # from the 10th batch on 32 updates are owed per batch: 96 owed, 64 paid, 32 carried
