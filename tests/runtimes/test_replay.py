@@ -15,9 +15,30 @@ from dist_classicrl.runtimes import DistributedRuntime, ParallelRuntime, SingleR
 from dist_classicrl.runtimes.loop import TrainingLoop
 from dist_classicrl.runtimes.replay import FUSED_OFF_REASON, Replayer
 from dist_classicrl.schedules import Schedule
-from tests.algorithms.test_semantics import NAMES, make, random_batch, reference_batch_update
+from tests.algorithms.test_semantics import NAMES, make
+from tests.algorithms.test_semantics import random_batch as random_batch_with_extras
 
 REPLAY = ReplayConfig(capacity=300, batch_size=32, updates_per_step=0.75, warmup=50)
+
+
+def random_batch(*args, **kwargs) -> tuple:
+    """A random batch of the six transition fields (what the buffer stores)."""
+    return random_batch_with_extras(*args, **kwargs)[:6]
+
+
+def reference_q_learning(q: np.ndarray, batch, lr: float, gamma: float) -> np.ndarray:
+    """The batch rule written out one transition at a time, in float64: every target from
+    the table before the batch, then the updates in order."""
+    q = q.astype(np.float64).copy()
+    states, actions, rewards, next_states, terminated, masks = batch
+    targets = []
+    for i in range(len(states)):
+        legal = q[next_states[i]] if masks is None else q[next_states[i]][masks[i]]
+        boot = 0.0 if terminated[i] or legal.size == 0 else legal.max()
+        targets.append(rewards[i] + gamma * boot)
+    for s, a, target in zip(states, actions, targets, strict=True):
+        q[s, a] += lr * (target - q[s, a])
+    return q
 
 
 def taxi(num_envs: int = 16):
@@ -54,12 +75,12 @@ def test_all_variants_learn_the_same_table_with_replay_as_the_reference_rule(mas
 
     def learn(*batch):
         nonlocal reference
-        reference = reference_batch_update(reference, batch, 0.5, 0.9)
+        reference = reference_q_learning(reference, batch, 0.5, 0.9)
 
     without_replay = np.zeros((n_states, n_actions))
     for batch in batches:
         learn(*batch)
-        without_replay = reference_batch_update(without_replay, batch, 0.5, 0.9)
+        without_replay = reference_q_learning(without_replay, batch, 0.5, 0.9)
         replayer.after_batch(learn, batch)
     # 40 batches of 24; replay starts at the 3rd (48 < 50 stored before it): 38 * 24 * 0.75
     assert replayer.updates == 32 * math.floor(38 * 24 * 0.75 / 32) == 672
