@@ -23,15 +23,23 @@ Batch update (``batch_update``: n transitions, e.g. one step of ``num_envs`` env
 
 Every variant (``list``, ``numpy``, ``optimal``) implements exactly this, so on the same
 transitions they produce the same Q-table up to float32 rounding.
+
+Experience replay (``replay``, a `dist_classicrl.buffers.ReplayConfig`)
+    Settings carried by the algorithm and carried out by the runtime's `TrainingLoop`: it
+    stores every learned batch and learns from batches sampled from the buffer through
+    ``batch_update``, so a replayed batch has the semantics above. ``train_episode``
+    learns online only.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
+from dist_classicrl.buffers import ReplayConfig
 from dist_classicrl.errors import check_positive_int, check_range
 from dist_classicrl.policies import greedy_actions
 
@@ -50,6 +58,7 @@ class BaseAlgorithm(ABC):
         discount: float = 0.99,
         epsilon: float = 0.1,
         seed: int | None = None,
+        replay: ReplayConfig | Mapping | None = None,
     ) -> None:
         check_positive_int("n_states", n_states)
         check_positive_int("n_actions", n_actions)
@@ -66,6 +75,8 @@ class BaseAlgorithm(ABC):
         self.visits: np.ndarray | None = None  # updates per (state, action), when counted
         self.step_count = 0
         self.episode_count = 0
+        #: Experience replay done by the runtime's loop (`dist_classicrl.buffers`).
+        self.replay = ReplayConfig.from_any(replay)
 
     @abstractmethod
     def reseed(self, seed: int | None) -> None:

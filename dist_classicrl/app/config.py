@@ -14,6 +14,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from dist_classicrl.buffers import ReplayConfig
 from dist_classicrl.envs.tictactoe import check_opponent
 from dist_classicrl.errors import ConfigError, check_positive_int, check_range
 from dist_classicrl.schedules import KINDS
@@ -24,6 +25,7 @@ class AlgorithmConfig:
     """``algorithm`` group: which variant, and its fixed hyper-parameters."""
 
     _target_: str = MISSING
+    replay: ReplayConfig = field(default_factory=ReplayConfig)  # capacity 0: off
     discount: float = 0.99
 
     def __post_init__(self) -> None:

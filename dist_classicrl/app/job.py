@@ -135,6 +135,13 @@ def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
         f"(train {metrics['train_time_s']:.2f} s; JIT {metrics['compile_time_s']:.2f} s "
         f"and eval {metrics['eval_time_s']:.2f} s excluded)",
     ]
+    if "replay" in metrics:
+        r = metrics["replay"]
+        lines.append(
+            f"  replay         {r['updates']:,} replayed updates (capacity {r['capacity']:,}, "
+            f"batch {r['batch_size']}, {r['updates_per_step']:g} per env step)"
+            f"{'; batch loop instead of the fused kernel' if 'fused_off_reason' in metrics else ''}"
+        )
     if "win_rate" in ev:
         lines.append(
             f"  greedy policy  win {ev['win_rate']:.2%}  draw {ev['draw_rate']:.2%}  "

@@ -50,6 +50,7 @@ def _job_row(metrics_path: Path) -> dict[str, Any]:
     row = {"job": job_dir.name, "overrides": " ".join(overrides or [])}
     row.update({k: v for k, v in metrics.items() if k != "eval" and not isinstance(v, dict)})
     row.update({f"eval.{k}": v for k, v in (metrics.get("eval") or {}).items()})
+    row.update({f"replay.{k}": v for k, v in (metrics.get("replay") or {}).items()})
     return row
 
 
@@ -69,7 +70,7 @@ def summarize(sweep_dir: Path) -> list[dict[str, Any]]:
     if not rows:
         return rows
     write_csv(sweep_dir / "summary.csv", rows)
-    eval_columns = sorted({k for r in rows for k in r if k.startswith("eval.")})
+    eval_columns = sorted({k for r in rows for k in r if k.startswith(("eval.", "replay."))})
     write_markdown(sweep_dir / "summary.md", rows, COLUMNS + eval_columns)
     plot_sweep_throughput(rows, sweep_dir / "throughput.png")
     labels = varying_labels([row["overrides"] or row["job"] for row in rows])

@@ -54,6 +54,7 @@ from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import ConfigError, check_positive_int
 from dist_classicrl.runtimes.loop import TrainingLoop
 from dist_classicrl.runtimes.parallel import WorkerError, replay_updates
+from dist_classicrl.runtimes.replay import replay_details
 from dist_classicrl.runtimes.single import TrainResult, curve_from_snapshots
 from dist_classicrl.schedules import Schedule
 
@@ -405,6 +406,7 @@ def train_spmd(
     comm_times = comm.gather(comm_time, root=0)
     bytes_per_sync = comm.gather(bytes_sent / max(rounds, 1), root=0)
     rank_rates = comm.gather(done / train_time if train_time > 0 else float("nan"), root=0)
+    rank_replays = comm.gather(loop.replay_counts(), root=0)
     if rank != 0:
         return None  # type: ignore[return-value]
     final = base.copy()
@@ -433,5 +435,6 @@ def train_spmd(
             "bytes_per_sync": int(np.mean(bytes_per_sync)),
             "syncs": rounds,
             "per_rank_steps_per_s": [float(r) for r in rank_rates],
+            **replay_details(algorithm.replay, np.array(rank_replays)),
         },
     )

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
+from dist_classicrl.runtimes.replay import FUSED_OFF_REASON, Replayer, replay_details
 from dist_classicrl.stats import TrainingStatistics
 
 
 class TrainingLoop:
-    """Chunked training of `algorithm` on `env` (call `start` once, then `run`)."""
+    """Chunked training of `algorithm` on `env` (call `start` once, then `run`).
+
+    With ``algorithm.replay`` on, the batch loop runs (the fused kernel does not replay)
+    and every learned batch also goes to a `Replayer`, which stores it and learns from
+    batches sampled from its buffer; ``steps`` still counts env transitions only.
+    """
 
     def __init__(
         self,
@@ -28,6 +36,8 @@ class TrainingLoop:
         self.algorithm = algorithm
         self.env = env
         self.stats = TrainingStatistics(env.num_envs)
+        self.replayer: Replayer | None = None
+        self.fused_off_reason: str | None = None  # why a fused kernel went unused
         self._use_fused = fused and batch_lock is None
         self._batch_lock = batch_lock  # held around each batch update when given
         self._fused = None
@@ -45,11 +55,42 @@ class TrainingLoop:
             self.env.bind_learner(self.algorithm)
         if self._use_fused and hasattr(self.algorithm, "fused_trainer"):
             self._fused = self.algorithm.fused_trainer(self.env)
+        self._start_replay(seed)
         self._obs, self._mask = self.env.reset(seed=seed)  # the fused path reads env state
 
     @property
     def fused(self) -> bool:
         return self._fused is not None
+
+    def _start_replay(self, seed: int | None) -> None:
+        """With ``algorithm.replay`` on: a `Replayer`, and the batch loop, not the fused
+        kernel."""
+        if not self.algorithm.replay.enabled:
+            return
+        self.replayer = Replayer(self.algorithm.replay, seed)
+        if self._fused is not None:
+            self._fused, self.fused_off_reason = None, FUSED_OFF_REASON
+
+    def _learn(self, *batch: Any) -> None:
+        """``batch_update``, under the batch lock when the runtime gave one."""
+        if self._batch_lock is None:
+            self.algorithm.batch_update(*batch)
+        else:
+            with self._batch_lock:
+                self.algorithm.batch_update(*batch)
+
+    def replay_counts(self) -> np.ndarray:
+        """``int64[3]``: replayed updates, replayed batches, 1 if replay turned the fused
+        kernel off (multi-process runtimes sum these over workers for `replay_details`)."""
+        counts = np.zeros(3, dtype=np.int64)
+        if self.replayer is not None:
+            counts[:2] = self.replayer.counts()
+        counts[2] = self.fused_off_reason is not None
+        return counts
+
+    def details(self) -> dict[str, Any]:
+        """metrics.json entries about replay (none when it is off)."""
+        return replay_details(self.algorithm.replay, self.replay_counts()[None])
 
     def run(self, n_steps: int) -> None:
         """Learn from exactly `n_steps` transitions; a last partial batch steps every copy
@@ -76,6 +117,8 @@ class TrainingLoop:
             else:
                 with lock:
                     algorithm.batch_update(*batch)
+            if self.replayer is not None:
+                self.replayer.after_batch(self._learn, batch)
             stats.record_batch(res.reward[:take], (res.terminated | res.truncated)[:take])
             obs, mask = res.obs, res.mask
             done += take

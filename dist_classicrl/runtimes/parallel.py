@@ -51,6 +51,7 @@ from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import ConfigError, check_positive_int
 from dist_classicrl.runtimes.loop import TrainingLoop
+from dist_classicrl.runtimes.replay import replay_details
 from dist_classicrl.runtimes.shared import SharedArrays
 from dist_classicrl.runtimes.single import CHUNKS_PER_RUN, TrainResult, curve_from_snapshots
 from dist_classicrl.schedules import Schedule
@@ -142,6 +143,7 @@ class ParallelRuntime:
             snap_totals=((self.eval_points - 1, 4), np.float64),
             snap_time=((self.eval_points - 1,), np.float64),
             snap_count=((1,), np.int64),
+            replayed=((workers, 3), np.int64),  # replay updates, batches, fused kernel off
         ) as block:
             block.q[...] = algorithm.q_values()
             job = _WorkerJob(
@@ -260,6 +262,7 @@ class ParallelRuntime:
                 "lock": bool(job.lock_batches),
                 "per_worker_steps_per_s": per_worker,
                 "per_worker_merge_time_s": clock[:, 2].tolist(),
+                **replay_details(algorithm.replay, block.replayed),
             },
         )
 
@@ -359,6 +362,7 @@ class _WorkerJob:
                 since_sync = 0
             block.steps[w] = done
             block.totals[w] = loop.stats.totals()
+            block.replayed[w] = loop.replay_counts()
             block.clock[w, 1] = time.perf_counter()
             self._snapshot_if_due()
         if merging:

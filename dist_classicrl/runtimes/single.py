@@ -129,6 +129,7 @@ class SingleRuntime:
             stats.summary(),
             final_eval,
             curve,
+            details=loop.details(),
         )
 
     @staticmethod
