@@ -14,6 +14,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from dist_classicrl.algorithms.rules import rule_code
 from dist_classicrl.errors import ConfigError, check_positive_int, check_range
 from dist_classicrl.schedules import KINDS
 
@@ -24,9 +25,11 @@ class AlgorithmConfig:
 
     _target_: str = MISSING
     discount: float = 0.99
+    rule: str = "q_learning"  # q_learning | sarsa | expected_sarsa
 
     def __post_init__(self) -> None:
         check_range("algorithm.discount", self.discount, 0.0, 1.0)
+        rule_code(self.rule)  # ConfigError listing the allowed rules
 
 
 @dataclass

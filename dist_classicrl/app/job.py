@@ -68,6 +68,7 @@ def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics: dict[str, Any] = {
         "algorithm": algorithm.name,
+        "rule": algorithm.rule,
         "runtime": runtime.name,
         "env": env.name,
         "env_config": choices.get("env", env.name),
