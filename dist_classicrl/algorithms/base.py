@@ -52,7 +52,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from dist_classicrl.algorithms.rules import SARSA, rule_code
+from dist_classicrl.algorithms.rules import RULES, SARSA, rule_code
 from dist_classicrl.envs.base import StepResult
 from dist_classicrl.errors import check_positive_int, check_range
 from dist_classicrl.policies import greedy_actions
@@ -86,7 +86,6 @@ class BaseAlgorithm(ABC):
         self.discount = float(discount)
         self.epsilon = float(epsilon)
         self.seed = seed
-        self.rule = rule
         self.q_table = self._initialize_q_table()
         self.visits: np.ndarray | None = None  # updates per (state, action), when counted
         self.step_count = 0
@@ -153,6 +152,11 @@ class BaseAlgorithm(ABC):
     ) -> None:
         """Learn from a batch of simultaneous transitions (module docstring);
         `next_actions` ``int64[n]`` are SARSA's ``a'`` (ignored by the other rules)."""
+
+    @property
+    def rule(self) -> str:
+        """The update rule (``algorithm.rule``), fixed at construction."""
+        return RULES[self.rule_code]
 
     @property
     def needs_next_actions(self) -> bool:
