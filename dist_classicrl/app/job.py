@@ -125,8 +125,9 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
     """The one-screen summary printed after a job."""
     ev = metrics.get("eval", {})
+    rule = "" if metrics["rule"] == "q_learning" else f" {metrics['rule']}"  # the default
     lines = [
-        f"dist_classicrl: {metrics['algorithm']} / {metrics['runtime']} / {metrics['env']}"
+        f"dist_classicrl: {metrics['algorithm']}{rule} / {metrics['runtime']} / {metrics['env']}"
         f"  [{metrics['status']}]",
         f"  steps          {metrics['steps']:,} over {metrics['num_envs']} envs"
         f"{' x ' + str(metrics['workers']) + ' workers' if metrics['workers'] > 1 else ''}, "
