@@ -1,4 +1,4 @@
-"""`BaseAlgorithm`: the interface and the one update semantics of every Q-learning variant.
+"""`BaseAlgorithm`: the interface and the one update semantics of every variant.
 
 Action selection (``select_action``, ``select_actions``)
     Epsilon-greedy. With probability ``epsilon`` an action is drawn uniformly among the
@@ -8,9 +8,18 @@ Action selection (``select_action``, ``select_actions``)
 
 Update (``update``: one transition)
     ``Q[s,a] += lr * (r + discount * boot - Q[s,a])`` where ``boot`` is 0 if the
-    transition *terminated*, else ``max Q[s', a']`` over the legal ``a'`` of ``s'`` (over
-    all actions without a mask; 0 if ``s'`` has no legal action). A truncated transition
-    is not terminated: it bootstraps.
+    transition *terminated* or ``s'`` has no legal action, else, by ``rule``
+    (`dist_classicrl.algorithms.rules`), over the legal ``a'`` of ``s'`` (all actions
+    without a mask):
+
+    - ``q_learning`` (default): ``max_a' Q[s', a']``;
+    - ``sarsa``: ``Q[s', a']`` for the next action ``a'`` passed in (``next_action(s)``);
+    - ``expected_sarsa``: ``sum_a' pi(a'|s') Q[s', a'] = (1-eps) max_a' Q[s', a'] +
+      eps mean_a' Q[s', a']``, ``pi`` the epsilon-greedy policy above with the epsilon in
+      force at the update (greedy = the lowest maximal index, ties not split; any maximal
+      action is worth the max, so ties do not change the value).
+
+    A truncated transition is not terminated: it bootstraps.
 
 Batch update (``batch_update``: n transitions, e.g. one step of ``num_envs`` envs)
     The transitions of a batch are simultaneous: every target is computed from the table
@@ -20,6 +29,17 @@ Batch update (``batch_update``: n transitions, e.g. one step of ``num_envs`` env
     ``(1-lr)^k Q + sum_j lr (1-lr)^(k-j) t_j``: every sample counts, and the result stays
     a convex combination (no ``np.add.at``-style summing of k full steps, which diverges).
     A batch without duplicates is the usual vectorised update; a batch of one is `update`.
+
+SARSA's next action (``next_actions``, used by the runtimes' loop and the fused kernels)
+    After a vector step and *before* the batch update (textbook SARSA picks ``A'`` before
+    updating ``Q[S, A]``), every copy draws the action it will execute next, from the
+    observation it acts on next (the new episode's first state if it auto-reset); those
+    draws are the ``a'`` of the targets, and they are executed at the next step, so no
+    exploration draw is doubled. A *truncated* copy has reset, so its executed action
+    belongs to the new episode; its target draws one extra action for the true next
+    state (never executed), after the batch's executed draws, in copy order. A
+    terminated copy needs no ``a'``. Q-learning and Expected SARSA keep the plain order
+    (choose, step, update).
 
 Every variant (``list``, ``numpy``, ``optimal``) implements exactly this, so on the same
 transitions they produce the same Q-table up to float32 rounding.
@@ -39,13 +59,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from dist_classicrl.algorithms.rules import RULES, SARSA, check_replay_support, rule_code
 from dist_classicrl.buffers import ReplayConfig
+from dist_classicrl.envs.base import StepResult
 from dist_classicrl.errors import check_positive_int, check_range
 from dist_classicrl.policies import greedy_actions
 
 
 class BaseAlgorithm(ABC):
-    """Tabular Q-learning over `n_states` x `n_actions` (module docstring for semantics)."""
+    """Tabular TD control over `n_states` x `n_actions` (module docstring for semantics)."""
 
     #: The config name of the variant (``list``, ``numpy``, ``optimal``).
     name: ClassVar[str]
@@ -59,7 +81,9 @@ class BaseAlgorithm(ABC):
         epsilon: float = 0.1,
         seed: int | None = None,
         replay: ReplayConfig | Mapping | None = None,
+        rule: str = "q_learning",
     ) -> None:
+        self.rule_code = rule_code(rule)
         check_positive_int("n_states", n_states)
         check_positive_int("n_actions", n_actions)
         check_range("algorithm.learning_rate", learning_rate, 0.0, 1.0, low_open=True)
@@ -77,6 +101,7 @@ class BaseAlgorithm(ABC):
         self.episode_count = 0
         #: Experience replay done by the runtime's loop (`dist_classicrl.buffers`).
         self.replay = ReplayConfig.from_any(replay)
+        check_replay_support(rule, self.replay.capacity)
 
     @abstractmethod
     def reseed(self, seed: int | None) -> None:
@@ -111,8 +136,10 @@ class BaseAlgorithm(ABC):
         next_state: int,
         terminated: bool,
         next_mask: np.ndarray | None = None,
+        next_action: int | None = None,
     ) -> None:
-        """Learn from one transition (a batch of one: the textbook update)."""
+        """Learn from one transition (a batch of one: the textbook update); `next_action`
+        is SARSA's ``a'``."""
         masks = None if next_mask is None else np.asarray(next_mask, dtype=np.bool_)[None, :]
         self.batch_update(
             np.array([state], dtype=np.int64),
@@ -121,6 +148,7 @@ class BaseAlgorithm(ABC):
             np.array([next_state], dtype=np.int64),
             np.array([terminated]),
             masks,
+            None if next_action is None else np.array([next_action], dtype=np.int64),
         )
 
     @abstractmethod
@@ -132,8 +160,36 @@ class BaseAlgorithm(ABC):
         next_states: np.ndarray,
         terminated: np.ndarray,
         next_masks: np.ndarray | None = None,
+        next_actions: np.ndarray | None = None,
     ) -> None:
-        """Learn from a batch of simultaneous transitions (module docstring)."""
+        """Learn from a batch of simultaneous transitions (module docstring);
+        `next_actions` ``int64[n]`` are SARSA's ``a'`` (ignored by the other rules)."""
+
+    @property
+    def rule(self) -> str:
+        """The update rule (``algorithm.rule``), fixed at construction."""
+        return RULES[self.rule_code]
+
+    @property
+    def needs_next_actions(self) -> bool:
+        """Whether `batch_update` needs the next actions (the rule is SARSA)."""
+        return self.rule_code == SARSA
+
+    def _check_next_actions(self, next_actions: np.ndarray | None) -> None:
+        if next_actions is None and self.rule_code == SARSA:
+            raise ValueError("rule=sarsa: batch_update needs next_actions (SARSA's a')")
+
+    def next_actions(self, step: StepResult) -> tuple[np.ndarray, np.ndarray]:
+        """SARSA after a vector `step`: (actions the copies execute next, the ``a'`` of
+        each transition's target). Draw order in the module docstring."""
+        executed = self.select_actions(step.obs, step.mask)
+        cut = np.flatnonzero(step.truncated & ~step.terminated)
+        if cut.size == 0:
+            return executed, executed
+        targets = executed.copy()
+        masks = None if step.next_mask is None else step.next_mask[cut]
+        targets[cut] = self.select_actions(step.next_obs[cut], masks)
+        return executed, targets
 
     def count_visits(self) -> np.ndarray:
         """From now on count the updates of every (state, action) into ``self.visits``
@@ -153,22 +209,32 @@ class BaseAlgorithm(ABC):
         """
         obs, info = env.reset()
         mask = info.get("action_mask")
+        mask = None if mask is None else np.asarray(mask, bool)
+        action = self.select_action(int(obs), mask)
         total, done = 0.0, False
         while not done:
-            action = self.select_action(int(obs), None if mask is None else np.asarray(mask, bool))
             obs_next, reward, terminated, truncated, info = env.step(action)
             next_mask = info.get("action_mask")
+            next_mask = None if next_mask is None else np.asarray(next_mask, bool)
+            # SARSA draws a' before its update (and executes it); the others after.
+            sarsa = self.rule_code == SARSA
+            next_action = 0  # no a' after a terminal step
+            if sarsa and not terminated:
+                next_action = self.select_action(int(obs_next), next_mask)
             self.update(
                 int(obs),
                 action,
                 float(reward),
                 int(obs_next),
                 bool(terminated),
-                None if next_mask is None else np.asarray(next_mask, bool),
+                next_mask,
+                next_action,
             )
             obs, mask = obs_next, next_mask
+            done = terminated or truncated
+            if not done:
+                action = next_action if sarsa else self.select_action(int(obs), mask)
             total += float(reward)
             self.step_count += 1
-            done = terminated or truncated
         self.episode_count += 1
         return total

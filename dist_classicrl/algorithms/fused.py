@@ -11,6 +11,12 @@ that both paths give bit-identical Q-tables for the same seeds. Per vector step:
    before the batch (nothing has been updated yet);
 3. the updates are applied in batch order (the documented batch semantics).
 
+Under SARSA (``rule`` code, `algorithms.rules`) step 1 happens only once per trainer:
+after step 2 every copy draws the action it executes next, which is also the ``a'`` of
+its target, and a truncated copy draws one more for its true next state after the whole
+batch's draws (`BaseAlgorithm.next_actions`). The agent's and the env's random streams
+are separate, so only the order within each stream has to match the unfused path.
+
 What bounds the speed: two to four random draws and two 9-wide scans of a table row per
 step; the touched rows fit in L2, so memory is not the limit. Nothing is allocated.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from dist_classicrl.algorithms.rules import EXPECTED_SARSA, SARSA, expected_value
 from dist_classicrl.envs import tabular as _tab
 from dist_classicrl.envs import tictactoe as _ttt
 from dist_classicrl.rng import randint, uniform
@@ -36,6 +43,69 @@ def _record(i, reward, done, running_return, running_length, totals):
         totals[3] += running_length[i]
         running_return[i] = 0.0
         running_length[i] = 0
+
+
+# The choose loops of Q-learning's hot path below spell epsilon-greedy out inline: the same
+# code behind these inlined helpers measured 10-25% slower there. SARSA's extra draws use
+# the helpers; the fused == unfused tests pin both to `select_actions_kernel`'s draws.
+
+
+@njit(cache=True, inline="always")
+def _choose_tictactoe(q, s, n_legal, empty_cells, epsilon, agent_rng):
+    """Epsilon-greedy over the empty cells of `s` (the draws of `select_actions_kernel`)."""
+    if uniform(agent_rng) < epsilon:
+        return empty_cells[s, randint(agent_rng, n_legal)]
+    best, best_value = 0, -np.inf
+    for j in range(n_legal):  # cells ascending: ties keep the lowest
+        a = empty_cells[s, j]
+        if q[s, a] > best_value:
+            best, best_value = a, q[s, a]
+    return best
+
+
+@njit(cache=True, inline="always")
+def _choose_tabular(q, s, n_actions, epsilon, agent_rng):
+    """Epsilon-greedy over all actions (the draws of `select_actions_kernel`)."""
+    if uniform(agent_rng) < epsilon:
+        return np.int64(randint(agent_rng, n_actions))  # int64: uint64 would unify to float
+    best, best_value = 0, q[s, 0]
+    for a in range(1, n_actions):
+        if q[s, a] > best_value:
+            best, best_value = a, q[s, a]
+    return best
+
+
+@njit(cache=True, inline="always")
+def _tictactoe_value(q, s2, n_legal, empty_cells, rule, epsilon):
+    """Q-learning's or Expected SARSA's value of `s2` over its empty cells."""
+    best = -np.inf
+    if rule == EXPECTED_SARSA:
+        total = 0.0
+        for j in range(n_legal):  # cells ascending: the order of `optimal._bootstrap`
+            a = empty_cells[s2, j]
+            total += q[s2, a]
+            best = max(best, q[s2, a])
+        return expected_value(best, total, n_legal, epsilon)
+    for j in range(n_legal):
+        a = empty_cells[s2, j]
+        if q[s2, a] > best:
+            best = q[s2, a]
+    return best
+
+
+@njit(cache=True, inline="always")
+def _tabular_value(q, s2, n_actions, rule, epsilon):
+    """Q-learning's or Expected SARSA's value of `s2` (no mask: every action is legal)."""
+    best = q[s2, 0]
+    if rule == EXPECTED_SARSA:
+        total = 0.0
+        for b in range(n_actions):  # the order of `optimal._bootstrap`: same float sums
+            total += q[s2, b]
+            best = max(best, q[s2, b])
+        return expected_value(best, total, n_actions, epsilon)
+    for b in range(1, n_actions):  # direct indexing: no row view per step
+        best = max(best, q[s2, b])
+    return best
 
 
 @njit(cache=True)
@@ -62,27 +132,35 @@ def train_tictactoe(
     totals,
     visits,
     count_visits,
+    rule,
+    next_actions,
+    carried,
 ):
     """`n_steps` learned transitions over the TicTacToe copies in ``codes``/``counts``; a
     last partial batch steps every copy but learns from the first ones only (as unfused).
     ``opponent`` is the env's `TicTacToeEnv.opponent_args`; ``opponent=self`` plays from
-    `q` with `epsilon`, the table as it is before the batch's updates (as unfused)."""
+    `q` with `epsilon`, the table as it is before the batch's updates (as unfused), drawing
+    from the env's stream. Under SARSA ``actions`` carries the next actions between calls
+    (``carried[0]`` says they are drawn), drawn from the agent's stream."""
     n = codes.shape[0]
+    sarsa = rule == SARSA
     done_steps = 0
     while done_steps < n_steps:
         take = min(n, n_steps - done_steps)
-        for i in range(n):  # 1. choose, looping over the empty cells only
-            s = codes[i]
-            n_legal = 9 - counts[i]
-            if uniform(agent_rng) < epsilon:
-                actions[i] = empty_cells[s, randint(agent_rng, n_legal)]
-            else:
-                best, best_value = 0, -np.inf
-                for j in range(n_legal):  # cells ascending: ties keep the lowest
-                    a = empty_cells[s, j]
-                    if q[s, a] > best_value:
-                        best, best_value = a, q[s, a]
-                actions[i] = best
+        if not (sarsa and carried[0]):
+            for i in range(n):  # 1. choose, looping over the empty cells only
+                s = codes[i]
+                n_legal = 9 - counts[i]
+                if uniform(agent_rng) < epsilon:
+                    actions[i] = empty_cells[s, randint(agent_rng, n_legal)]
+                else:
+                    best, best_value = 0, -np.inf
+                    for j in range(n_legal):  # cells ascending: ties keep the lowest
+                        a = empty_cells[s, j]
+                        if q[s, a] > best_value:
+                            best, best_value = a, q[s, a]
+                    actions[i] = best
+            carried[0] = sarsa
         for i in range(n):  # 2. step, target from the pre-batch table, auto-reset
             s = codes[i]
             states[i] = s
@@ -101,23 +179,30 @@ def train_tictactoe(
             )
             boot = 0.0
             if not done:
-                best_value = -np.inf
-                for j in range(9 - count):
-                    a = empty_cells[s2, j]
-                    if q[s2, a] > best_value:
-                        best_value = q[s2, a]
-                boot = best_value
+                if sarsa:  # a' = the action executed next (no truncation in this game)
+                    next_actions[i] = _choose_tictactoe(
+                        q, s2, 9 - count, empty_cells, epsilon, agent_rng
+                    )
+                    boot = q[s2, next_actions[i]]
+                else:
+                    boot = _tictactoe_value(q, s2, 9 - count, empty_cells, rule, epsilon)
             targets[i] = reward + discount * boot
             if i < take:
                 _record(i, reward, done, running_return, running_length, totals)
             if done:
                 s2, count = _ttt._start(env_rng, pow3, empty_cells, opponent, q, epsilon)
+                if sarsa:  # the new episode's first action
+                    next_actions[i] = _choose_tictactoe(
+                        q, s2, 9 - count, empty_cells, epsilon, agent_rng
+                    )
             codes[i], counts[i] = s2, count
         for i in range(take):  # 3. learn, in batch order
             s, a = states[i], actions[i]
             q[s, a] += learning_rate * (targets[i] - q[s, a])
             if count_visits:  # the parallel runtime's merge needs update counts
                 visits[s, a] += 1
+        if sarsa:
+            actions[:] = next_actions
         done_steps += take
 
 
@@ -148,10 +233,15 @@ def train_tabular(
     totals,
     visits,
     count_visits,
+    rule,
+    next_actions,
+    cut_states,
+    carried,
 ):
-    """`n_steps` learned transitions over a compiled tabular MDP (see `train_tictactoe`)."""
+    """`n_steps` learned transitions over a compiled tabular MDP (see `train_tictactoe`);
+    `cut_states` is scratch for the true next states of truncated copies (SARSA)."""
     n = env_states.shape[0]
-    if n == 1:  # a batch of one is plain sequential Q-learning: the faster loop below
+    if n == 1:  # a batch of one is plain sequential learning: the faster loop below
         _train_tabular_one(
             q,
             n_steps,
@@ -175,23 +265,29 @@ def train_tabular(
             totals,
             visits,
             count_visits,
+            rule,
+            actions,
+            carried,
         )
         return
     n_actions = q.shape[1]
     n_init = initial_cum.shape[0]
+    sarsa = rule == SARSA
     done_steps = 0
     while done_steps < n_steps:
         take = min(n, n_steps - done_steps)
-        for i in range(n):
-            if uniform(agent_rng) < epsilon:
-                actions[i] = randint(agent_rng, n_actions)
-            else:
-                s = env_states[i]
-                best, best_value = 0, q[s, 0]
-                for a in range(1, n_actions):
-                    if q[s, a] > best_value:
-                        best, best_value = a, q[s, a]
-                actions[i] = best
+        if not (sarsa and carried[0]):
+            for i in range(n):
+                if uniform(agent_rng) < epsilon:
+                    actions[i] = randint(agent_rng, n_actions)
+                else:
+                    s = env_states[i]
+                    best, best_value = 0, q[s, 0]
+                    for a in range(1, n_actions):
+                        if q[s, a] > best_value:
+                            best, best_value = a, q[s, a]
+                    actions[i] = best
+            carried[0] = sarsa
         for i in range(n):
             s = env_states[i]
             a = actions[i]
@@ -202,10 +298,13 @@ def train_tabular(
             t[i] += 1
             trunc = (not term) and max_steps > 0 and t[i] >= max_steps
             boot = 0.0
-            if not term:  # direct indexing: no row view per step
-                boot = q[s2, 0]
-                for b in range(1, n_actions):
-                    boot = max(boot, q[s2, b])
+            if sarsa:
+                cut_states[i] = s2 if trunc else -1  # its a' is drawn after the batch's
+                if not (term or trunc):
+                    next_actions[i] = _choose_tabular(q, s2, n_actions, epsilon, agent_rng)
+                    boot = q[s2, next_actions[i]]
+            elif not term:
+                boot = _tabular_value(q, s2, n_actions, rule, epsilon)
             states[i] = s
             targets[i] = reward + discount * boot
             if i < take:
@@ -213,12 +312,22 @@ def train_tabular(
             if term or trunc:
                 s2 = initial_states[_tab._sample(initial_cum, n_init, env_rng)]
                 t[i] = 0
+                if sarsa:  # the new episode's first action
+                    next_actions[i] = _choose_tabular(q, s2, n_actions, epsilon, agent_rng)
             env_states[i] = s2
+        if sarsa:
+            for i in range(n):  # truncated copies: a' for the true next state, in order
+                if cut_states[i] >= 0:
+                    s2 = cut_states[i]
+                    a2 = _choose_tabular(q, s2, n_actions, epsilon, agent_rng)
+                    targets[i] = targets[i] + discount * q[s2, a2]
         for i in range(take):
             s, a = states[i], actions[i]
             q[s, a] += learning_rate * (targets[i] - q[s, a])
             if count_visits:  # the parallel runtime's merge needs update counts
                 visits[s, a] += 1
+        if sarsa:
+            actions[:] = next_actions
         done_steps += take
 
 
@@ -246,6 +355,9 @@ def _train_tabular_one(
     totals,
     visits,
     count_visits,
+    rule,
+    actions,
+    carried,
 ):
     """`train_tabular` for one env copy: the same draws in the same order, but the env
     state, step count and running return live in registers instead of arrays, and each
@@ -253,16 +365,22 @@ def _train_tabular_one(
     Taxi than the batch loop at ``num_envs=1`` (docs/performance.md)."""
     n_actions = q.shape[1]
     n_init = initial_cum.shape[0]
+    sarsa = rule == SARSA
     s, steps_in_episode = env_states[0], t[0]
     episode_return, episode_length = running_return[0], running_length[0]
+    a = actions[0]
+    if sarsa and not carried[0]:
+        a = _choose_tabular(q, s, n_actions, epsilon, agent_rng)
+        carried[0] = True
     for _ in range(n_steps):
-        if uniform(agent_rng) < epsilon:
-            a = np.int64(randint(agent_rng, n_actions))  # int64: uint64 would unify to float
-        else:
-            a, best_value = 0, q[s, 0]
-            for b in range(1, n_actions):
-                if q[s, b] > best_value:
-                    a, best_value = b, q[s, b]
+        if not sarsa:
+            if uniform(agent_rng) < epsilon:
+                a = np.int64(randint(agent_rng, n_actions))  # int64: uint64 would unify to float
+            else:
+                a, best_value = 0, q[s, 0]
+                for b in range(1, n_actions):
+                    if q[s, b] > best_value:
+                        a, best_value = b, q[s, b]
         k = _tab._sample_outcome(cum, s, a, n_outcomes[s, a], env_rng)
         s2 = next_states[s, a, k]
         term = terminated[s, a, k]
@@ -270,13 +388,23 @@ def _train_tabular_one(
         steps_in_episode += 1
         trunc = (not term) and max_steps > 0 and steps_in_episode >= max_steps
         boot = 0.0
-        if not term:
-            boot = q[s2, 0]
-            for b in range(1, n_actions):
-                boot = max(boot, q[s2, b])
-        q[s, a] += learning_rate * (reward + discount * boot - q[s, a])
+        next_s = s2
+        if sarsa:  # a' is drawn before the update, for the state acted on next
+            if term or trunc:  # the env stream's reset draw, taken early
+                next_s = initial_states[_tab._sample(initial_cum, n_init, env_rng)]
+            next_a = _choose_tabular(q, next_s, n_actions, epsilon, agent_rng)
+            if trunc:  # next_a belongs to the new episode: s2 draws its own a'
+                boot = q[s2, _choose_tabular(q, s2, n_actions, epsilon, agent_rng)]
+            elif not term:
+                boot = q[s2, next_a]
+            a_taken, a = a, next_a
+        else:
+            a_taken = a
+            if not term:
+                boot = _tabular_value(q, s2, n_actions, rule, epsilon)
+        q[s, a_taken] += learning_rate * (reward + discount * boot - q[s, a_taken])
         if count_visits:
-            visits[s, a] += 1
+            visits[s, a_taken] += 1
         episode_return += reward
         episode_length += 1
         if term or trunc:
@@ -285,8 +413,10 @@ def _train_tabular_one(
             totals[2] += episode_return * episode_return
             totals[3] += episode_length
             episode_return, episode_length = 0.0, 0
-            s2 = initial_states[_tab._sample(initial_cum, n_init, env_rng)]
+            if not sarsa:
+                next_s = initial_states[_tab._sample(initial_cum, n_init, env_rng)]
             steps_in_episode = 0
-        s = s2
+        s = next_s
     env_states[0], t[0] = s, steps_in_episode
     running_return[0], running_length[0] = episode_return, episode_length
+    actions[0] = a

@@ -20,7 +20,7 @@ from dist_classicrl.algorithms.base import BaseAlgorithm
 
 
 class ListQLearning(BaseAlgorithm):
-    """Q-learning in pure Python (semantics in `dist_classicrl.algorithms.base`)."""
+    """TD control in pure Python (semantics in `dist_classicrl.algorithms.base`)."""
 
     name = "list"
 
@@ -84,8 +84,9 @@ class ListQLearning(BaseAlgorithm):
         return self._legal[bits]
 
     def batch_update(
-        self, states, actions, rewards, next_states, terminated, next_masks=None
+        self, states, actions, rewards, next_states, terminated, next_masks=None, next_actions=None
     ) -> None:
+        self._check_next_actions(next_actions)
         q, gamma, lr = self.q_table, self.discount, self.learning_rate
         rewards, next_states, terminated = (
             rewards.tolist(),
@@ -93,7 +94,11 @@ class ListQLearning(BaseAlgorithm):
             terminated.tolist(),
         )
         # Targets first, from the table as it was before the batch; then apply in order.
-        if next_masks is None:
+        if self.rule != "q_learning":
+            targets = self._other_rule_targets(
+                rewards, next_states, terminated, next_masks, next_actions
+            )
+        elif next_masks is None:
             targets = [
                 r if done else r + gamma * max(q[s2])
                 for r, s2, done in zip(rewards, next_states, terminated, strict=True)
@@ -111,3 +116,30 @@ class ListQLearning(BaseAlgorithm):
             row[a] += lr * (target - row[a])
         if self.visits is not None:
             np.add.at(self.visits, (states, actions), 1)
+
+    def _other_rule_targets(
+        self, rewards, next_states, terminated, next_masks, next_actions
+    ) -> list[float]:
+        """Targets of SARSA (``Q[s', a']``) and Expected SARSA (``(1-eps) max + eps mean``
+        over the legal actions); 0 to bootstrap from without a legal action."""
+        q, gamma, eps = self.q_table, self.discount, self.epsilon
+        if next_masks is None:
+            bitsets = [(1 << self.n_actions) - 1] * len(next_states)
+        else:
+            bitsets = self._bitsets(next_masks)
+        if next_actions is None:
+            next_actions = np.zeros(len(next_states), dtype=np.int64)
+        targets = []
+        for r, s2, done, bits, a2 in zip(
+            rewards, next_states, terminated, bitsets, next_actions.tolist(), strict=True
+        ):
+            if done or not bits:
+                targets.append(r)
+            elif self.rule == "sarsa":
+                targets.append(r + gamma * q[s2][a2])
+            else:
+                # one legal action comes back twice (see _legal_actions): same mean
+                values = self._legal_actions(bits)[1](q[s2])
+                expected = (1.0 - eps) * max(values) + eps * (sum(values) / len(values))
+                targets.append(r + gamma * expected)
+        return targets

@@ -14,7 +14,7 @@ from dist_classicrl.policies import greedy_actions
 
 
 class NumpyQLearning(BaseAlgorithm):
-    """Q-learning with NumPy (semantics in `dist_classicrl.algorithms.base`)."""
+    """TD control with NumPy (semantics in `dist_classicrl.algorithms.base`)."""
 
     name = "numpy"
 
@@ -51,21 +51,39 @@ class NumpyQLearning(BaseAlgorithm):
                 actions[explore] = np.argmax(np.cumsum(legal, axis=1) > k[:, None], axis=1)
         return actions.astype(np.int64, copy=False)
 
-    def _targets(self, rewards, next_states, terminated, next_masks) -> np.ndarray:
+    def _targets(self, rewards, next_states, terminated, next_masks, next_actions) -> np.ndarray:
         rows = self.q_table[next_states]
-        if next_masks is not None:
-            rows = np.where(next_masks, rows, -np.inf)
-        # max via argmax: NumPy's argmax over a short last axis is ~3x faster than max
-        boot = rows[np.arange(len(rows)), rows.argmax(axis=1)]
-        if next_masks is not None:
-            boot[boot == -np.inf] = 0.0  # no legal action: nothing to bootstrap from
+        if self.rule == "sarsa":
+            boot = rows[np.arange(len(rows)), next_actions]
+            if next_masks is not None:
+                boot[~next_masks.any(axis=1)] = 0.0  # no legal action: nothing to bootstrap
+        elif self.rule == "expected_sarsa":
+            boot = self._expected_values(rows.astype(np.float64), next_masks)
+        else:
+            if next_masks is not None:
+                rows = np.where(next_masks, rows, -np.inf)
+            # max via argmax: NumPy's argmax over a short last axis is ~3x faster than max
+            boot = rows[np.arange(len(rows)), rows.argmax(axis=1)]
+            if next_masks is not None:
+                boot[boot == -np.inf] = 0.0  # no legal action: nothing to bootstrap from
         boot[terminated] = 0.0
         return rewards + self.discount * boot.astype(np.float64)
 
+    def _expected_values(self, rows: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
+        """``(1-eps) max + eps mean`` over each row's legal actions (0 if none)."""
+        if masks is None:
+            return (1.0 - self.epsilon) * rows.max(axis=1) + self.epsilon * rows.mean(axis=1)
+        n_legal = masks.sum(axis=1)
+        best = np.where(masks, rows, -np.inf).max(axis=1)
+        best[n_legal == 0] = 0.0  # then mean is 0 too: nothing to bootstrap from
+        mean = np.where(masks, rows, 0.0).sum(axis=1) / np.maximum(n_legal, 1)
+        return (1.0 - self.epsilon) * best + self.epsilon * mean
+
     def batch_update(
-        self, states, actions, rewards, next_states, terminated, next_masks=None
+        self, states, actions, rewards, next_states, terminated, next_masks=None, next_actions=None
     ) -> None:
-        targets = self._targets(rewards, next_states, terminated, next_masks)
+        self._check_next_actions(next_actions)
+        targets = self._targets(rewards, next_states, terminated, next_masks, next_actions)
         lr = self.learning_rate
         flat_q = self.q_table.reshape(-1)
         n = len(states)

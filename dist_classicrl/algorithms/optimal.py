@@ -14,6 +14,7 @@ from numba import njit
 
 from dist_classicrl.algorithms import fused
 from dist_classicrl.algorithms.base import BaseAlgorithm
+from dist_classicrl.algorithms.rules import EXPECTED_SARSA, SARSA, expected_value
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.envs.tabular import TabularEnv
 from dist_classicrl.envs.tictactoe import POW3, TicTacToeEnv
@@ -25,6 +26,7 @@ FusedTrainer = Callable[[int, TrainingStatistics], None]
 
 _NO_MASK = np.ones((1, 1), dtype=np.bool_)
 _NO_VISITS = np.zeros((1, 1), dtype=np.int32)
+_NO_ACTIONS = np.zeros(1, dtype=np.int64)
 
 
 @njit(cache=True, inline="always")
@@ -53,12 +55,22 @@ def _random_legal(mask_row, n_actions, masked, rng):
 
 
 @njit(cache=True, inline="always")
-def _bootstrap(q_row, mask_row, masked):
-    best = -np.inf
+def _bootstrap(q_row, mask_row, masked, rule, next_action, epsilon):
+    """The rule's value of a next state: 0 without a legal action."""
+    best, total, n_legal = -np.inf, 0.0, 0
     for a in range(q_row.shape[0]):
-        if (not masked or mask_row[a]) and q_row[a] > best:
-            best = q_row[a]
-    return 0.0 if best == -np.inf else best
+        if not masked or mask_row[a]:
+            n_legal += 1
+            total += q_row[a]
+            if q_row[a] > best:
+                best = q_row[a]
+    if n_legal == 0:
+        return 0.0
+    if rule == SARSA:
+        return q_row[next_action]
+    if rule == EXPECTED_SARSA:
+        return expected_value(best, total, n_legal, epsilon)
+    return best
 
 
 @njit(cache=True)
@@ -85,19 +97,24 @@ def batch_update_kernel(
     masked,
     learning_rate,
     discount,
+    rule,
+    next_actions,
+    epsilon,
     targets,
     visits,
     count,
 ):
     """The documented batch semantics: all targets from the pre-batch table, then the
-    updates in batch order. `targets` is caller-provided scratch of length n; `visits`
-    counts the updates per (state, action) if `count`."""
+    updates in batch order. `rule` is a code of `algorithms.rules`; `next_actions` are
+    SARSA's a' (read only under SARSA); `targets` is caller-provided scratch of length n;
+    `visits` counts the updates per (state, action) if `count`."""
     n = states.shape[0]
     for i in range(n):
         boot = 0.0
         if not terminated[i]:
             row = next_masks[i] if masked else next_masks[0]
-            boot = _bootstrap(q[next_states[i]], row, masked)
+            a2 = next_actions[i] if rule == SARSA else 0
+            boot = _bootstrap(q[next_states[i]], row, masked, rule, a2, epsilon)
         targets[i] = rewards[i] + discount * boot
     for i in range(n):
         s, a = states[i], actions[i]
@@ -107,7 +124,7 @@ def batch_update_kernel(
 
 
 class OptimalQLearning(BaseAlgorithm):
-    """Q-learning with Numba kernels (semantics in `dist_classicrl.algorithms.base`)."""
+    """TD control with Numba kernels (semantics in `dist_classicrl.algorithms.base`)."""
 
     name = "optimal"
 
@@ -136,7 +153,9 @@ class OptimalQLearning(BaseAlgorithm):
         s = np.zeros(1, dtype=np.int64)
         for masks in (None, np.ones((1, self.n_actions), dtype=np.bool_)):
             actions = twin.select_actions(s, masks)
-            twin.batch_update(s, actions, np.zeros(1), s, np.zeros(1, dtype=np.bool_), masks)
+            twin.batch_update(
+                s, actions, np.zeros(1), s, np.zeros(1, dtype=np.bool_), masks, actions
+            )
         env_twin = None
         if isinstance(env, TicTacToeEnv):
             env_twin = TicTacToeEnv(1, seed=0)
@@ -160,6 +179,10 @@ class OptimalQLearning(BaseAlgorithm):
         states = np.empty(n, dtype=np.int64)
         targets = np.empty(n)
         totals = np.zeros(4)
+        # SARSA: the next actions, truncated copies' true next states, "actions are drawn"
+        next_actions = np.empty(n, dtype=np.int64)
+        cut_states = np.empty(n, dtype=np.int64)
+        carried = np.zeros(1, dtype=np.bool_)
 
         def finish(stats: TrainingStatistics) -> None:
             stats.record_episodes(
@@ -192,6 +215,9 @@ class OptimalQLearning(BaseAlgorithm):
                     stats.running_length,
                     totals,
                     *self._visit_args(),
+                    self.rule_code,
+                    next_actions,
+                    carried,
                 )
                 finish(stats)
 
@@ -226,6 +252,10 @@ class OptimalQLearning(BaseAlgorithm):
                     stats.running_length,
                     totals,
                     *self._visit_args(),
+                    self.rule_code,
+                    next_actions,
+                    cut_states,
+                    carried,
                 )
                 finish(stats)
 
@@ -247,8 +277,9 @@ class OptimalQLearning(BaseAlgorithm):
         return out
 
     def batch_update(
-        self, states, actions, rewards, next_states, terminated, next_masks=None
+        self, states, actions, rewards, next_states, terminated, next_masks=None, next_actions=None
     ) -> None:
+        self._check_next_actions(next_actions)
         n = len(states)
         if self._targets.shape[0] < n:
             self._targets = np.empty(n)
@@ -264,6 +295,9 @@ class OptimalQLearning(BaseAlgorithm):
             masked,
             self.learning_rate,
             self.discount,
+            self.rule_code,
+            _NO_ACTIONS if next_actions is None else np.asarray(next_actions, dtype=np.int64),
+            self.epsilon,
             self._targets,
             *self._visit_args(),
         )

@@ -14,6 +14,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from dist_classicrl.algorithms.rules import check_replay_support, rule_code
 from dist_classicrl.buffers import ReplayConfig
 from dist_classicrl.envs.tictactoe import check_opponent
 from dist_classicrl.errors import ConfigError, check_positive_int, check_range
@@ -27,9 +28,12 @@ class AlgorithmConfig:
     _target_: str = MISSING
     replay: ReplayConfig = field(default_factory=ReplayConfig)  # capacity 0: off
     discount: float = 0.99
+    rule: str = "q_learning"  # q_learning | sarsa | expected_sarsa
 
     def __post_init__(self) -> None:
         check_range("algorithm.discount", self.discount, 0.0, 1.0)
+        rule_code(self.rule)  # ConfigError listing the allowed rules
+        check_replay_support(self.rule, self.replay.capacity)
 
 
 @dataclass

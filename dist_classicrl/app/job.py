@@ -68,6 +68,7 @@ def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics: dict[str, Any] = {
         "algorithm": algorithm.name,
+        "rule": algorithm.rule,
         "runtime": runtime.name,
         "env": env.name,
         "env_config": choices.get("env", env.name),
@@ -124,8 +125,9 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
     """The one-screen summary printed after a job."""
     ev = metrics.get("eval", {})
+    rule = "" if metrics["rule"] == "q_learning" else f" {metrics['rule']}"  # the default
     lines = [
-        f"dist_classicrl: {metrics['algorithm']} / {metrics['runtime']} / {metrics['env']}"
+        f"dist_classicrl: {metrics['algorithm']}{rule} / {metrics['runtime']} / {metrics['env']}"
         f"  [{metrics['status']}]",
         f"  steps          {metrics['steps']:,} over {metrics['num_envs']} envs"
         f"{' x ' + str(metrics['workers']) + ' workers' if metrics['workers'] > 1 else ''}, "

@@ -27,6 +27,7 @@ COLUMNS = [
     "job",
     "overrides",
     "algorithm",
+    "rule",
     "runtime",
     "env",
     "env_config",

@@ -3,7 +3,9 @@
 It carries the observation between calls, so a runtime can train in chunks (to set
 schedules, draw progress, synchronise) without caring which path runs inside: the
 variant's fused kernel when it has one for the env, else the batch loop
-(``select_actions`` -> ``env.step`` -> ``batch_update``).
+(``select_actions`` -> ``env.step`` -> ``batch_update``). Under SARSA the loop draws the
+next actions before the update and executes them at the next step
+(`BaseAlgorithm.next_actions`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class TrainingLoop:
         self._batch_lock = batch_lock  # held around each batch update when given
         self._fused = None
         self._obs = self._mask = None
+        self._next_actions = None  # SARSA: drawn after a step, executed at the next one
 
     def warm_up(self) -> None:
         """Compile (or load) the env's and the algorithm's kernels on throwaway copies."""
@@ -57,6 +60,7 @@ class TrainingLoop:
             self._fused = self.algorithm.fused_trainer(self.env)
         self._start_replay(seed)
         self._obs, self._mask = self.env.reset(seed=seed)  # the fused path reads env state
+        self._next_actions = None
 
     @property
     def fused(self) -> bool:
@@ -100,10 +104,18 @@ class TrainingLoop:
             return
         algorithm, env, stats, lock = self.algorithm, self.env, self.stats, self._batch_lock
         obs, mask, n, done = self._obs, self._mask, env.num_envs, 0
+        sarsa, next_actions = algorithm.needs_next_actions, self._next_actions
         while done < n_steps:
-            actions = algorithm.select_actions(obs, mask)
+            if next_actions is None:
+                actions = algorithm.select_actions(obs, mask)
+            else:
+                actions = next_actions
             res = env.step(actions)
             take = min(n, n_steps - done)
+            target_actions = None
+            if sarsa:
+                next_actions, target_actions = algorithm.next_actions(res)
+                target_actions = target_actions[:take]
             batch = (
                 obs[:take],
                 actions[:take],
@@ -111,6 +123,7 @@ class TrainingLoop:
                 res.next_obs[:take],
                 res.terminated[:take],
                 None if res.next_mask is None else res.next_mask[:take],
+                target_actions,
             )
             if lock is None:
                 algorithm.batch_update(*batch)
@@ -122,4 +135,4 @@ class TrainingLoop:
             stats.record_batch(res.reward[:take], (res.terminated | res.truncated)[:take])
             obs, mask = res.obs, res.mask
             done += take
-        self._obs, self._mask = obs, mask
+        self._obs, self._mask, self._next_actions = obs, mask, next_actions

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from dist_classicrl.algorithms import OptimalQLearning
+from dist_classicrl.algorithms.rules import RULES
 from dist_classicrl.envs import TicTacToeEnv, make_env
 from dist_classicrl.runtimes import SingleRuntime
 from dist_classicrl.schedules import Schedule
@@ -19,10 +20,10 @@ def make_env_named(name: str, num_envs: int):
     return make_env("gym", num_envs, id="Taxi-v4", seed=11, max_episode_steps=30)
 
 
-def train(env_name: str, num_envs: int, fused: bool, steps: int):
+def train(env_name: str, num_envs: int, fused: bool, steps: int, rule: str = "q_learning"):
     env = make_env_named(env_name, num_envs)
     algo = OptimalQLearning(
-        env.n_states, env.n_actions, learning_rate=0.5, discount=0.9, epsilon=1.0, seed=5
+        env.n_states, env.n_actions, learning_rate=0.5, discount=0.9, epsilon=1.0, seed=5, rule=rule
     )
     runtime = SingleRuntime(eval_points=2, progress=False, fused=fused)
     result = runtime.train(
@@ -31,14 +32,16 @@ def train(env_name: str, num_envs: int, fused: bool, steps: int):
     return algo, result
 
 
+@pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize(
     "env_name", ["tictactoe", "tictactoe-minimax", "tictactoe-self", "frozenlake", "taxi"]
 )
 @pytest.mark.parametrize("num_envs", [1, 7, 64])
-def test_fused_and_unfused_training_give_identical_tables(env_name, num_envs):
+def test_fused_and_unfused_training_give_identical_tables(env_name, num_envs, rule):
+    # Taxi is cut at 30 steps: SARSA's extra draw for truncated copies is exercised.
     steps = 20_003  # not a multiple of num_envs: the last batch is partial
-    algo_f, fused = train(env_name, num_envs, True, steps)
-    algo_u, unfused = train(env_name, num_envs, False, steps)
+    algo_f, fused = train(env_name, num_envs, True, steps, rule)
+    algo_u, unfused = train(env_name, num_envs, False, steps, rule)
     assert algo_f.fused_trainer(make_env_named(env_name, num_envs)) is not None
     np.testing.assert_array_equal(fused.q_table, unfused.q_table)
     assert np.abs(fused.q_table).sum() > 0
@@ -66,8 +69,9 @@ from dist_classicrl.envs import TicTacToeEnv, make_env
 from dist_classicrl.stats import TrainingStatistics
 envs = [TicTacToeEnv(16, seed=0, opponent=o) for o in ("random", "minimax", "self")]
 envs += [make_env("gym", n, id="Taxi-v4", seed=0) for n in (1, 16)]
-for env in envs:
-    algo = OptimalQLearning(env.n_states, env.n_actions, epsilon=0.1, seed=0)
+rules = ("q_learning", "sarsa", "expected_sarsa")
+for env, rule in [(env, rule) for env in envs for rule in rules]:
+    algo = OptimalQLearning(env.n_states, env.n_actions, epsilon=0.1, seed=0, rule=rule)
     if hasattr(env, "bind_learner"):
         env.bind_learner(algo)
     env.reset(seed=0)
@@ -103,13 +107,14 @@ def test_fused_kernels_allocate_nothing_per_step():
         assert short == long  # a call costs a fixed number (boxing its arguments), not per step
 
 
+@pytest.mark.parametrize("rule", ["q_learning", "sarsa"])
 @pytest.mark.parametrize("env_name", ["tictactoe", "taxi"])
 @pytest.mark.parametrize("num_envs", [1, 8])  # 1: the sequential tabular kernel
-def test_fused_and_unfused_count_the_same_visits(env_name, num_envs):
+def test_fused_and_unfused_count_the_same_visits(env_name, num_envs, rule):
     tables = []
     for fused in (True, False):
         env = make_env_named(env_name, num_envs)
-        algo = OptimalQLearning(env.n_states, env.n_actions, epsilon=0.5, seed=1)
+        algo = OptimalQLearning(env.n_states, env.n_actions, epsilon=0.5, seed=1, rule=rule)
         algo.count_visits()
         SingleRuntime(eval_points=1, progress=False, fused=fused).train(
             algo, env, 5_001, Schedule(0.5, 0.5, 0), Schedule(0.1, 0.1, 0), seed=2

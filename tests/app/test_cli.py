@@ -30,6 +30,7 @@ def check_job_dir(job: Path, algorithm: str, steps: int) -> dict:
     metrics = json.loads((job / "metrics.json").read_text())
     for key in (
         "algorithm",
+        "rule",
         "runtime",
         "env",
         "workers",

@@ -40,6 +40,22 @@ def test_every_option_of_every_group_composes_validates_and_builds(compose_confi
     env.close()
 
 
+@pytest.mark.parametrize("rule", ["q_learning", "sarsa", "expected_sarsa"])
+@pytest.mark.parametrize("option", GROUPS["algorithm"])
+def test_every_rule_builds_in_every_variant(compose_config, option, rule):
+    cfg = compose_config([f"algorithm={option}", f"algorithm.rule={rule}"])
+    validate(cfg)
+    algorithm, env, *_ = build(cfg)
+    assert (algorithm.name, algorithm.rule) == (option, rule)
+    env.close()
+
+
+def test_the_default_rule_is_q_learning(compose_config):
+    algorithm, env, *_ = build(compose_config())
+    assert algorithm.rule == "q_learning"
+    env.close()
+
+
 def test_documented_override_names_exist(compose_config):
     cfg = compose_config(["steps=123", "seed=4", "env.num_envs=3"])
     assert (cfg.steps, cfg.seed, cfg.env.num_envs) == (123, 4, 3)
@@ -65,6 +81,10 @@ BAD = [
     (["schedule.learning_rate.end=1.5"], "schedule.learning_rate.end=1.5 is out of range"),
     (["algorithm.discount=1.01"], "algorithm.discount=1.01 is out of range"),
     (["algorithm.discount=-0.5"], "algorithm.discount=-0.5 is out of range"),
+    (
+        ["algorithm.rule=td_lambda"],
+        "algorithm.rule='td_lambda' is unknown: allowed are q_learning, sarsa, expected_sarsa",
+    ),
     (["schedule.epsilon.start=1.2"], "schedule.epsilon.start=1.2 is out of range"),
     (["schedule.epsilon.kind=cosine"], "schedule.epsilon.kind='cosine' is unknown"),
     (["env=gym", "env.id=NoSuchEnv-v0"], "env.id='NoSuchEnv-v0' is not a registered"),

@@ -19,8 +19,10 @@ from dist_classicrl.schedules import Schedule
 pytestmark = pytest.mark.timeout(300)
 
 
-def train(env, steps=300_000, ranks=2, **kwargs):
-    algo = OptimalQLearning(env.n_states, env.n_actions, learning_rate=0.5, epsilon=1.0, seed=0)
+def train(env, steps=300_000, ranks=2, rule="q_learning", **kwargs):
+    algo = OptimalQLearning(
+        env.n_states, env.n_actions, learning_rate=0.5, epsilon=1.0, seed=0, rule=rule
+    )
     runtime = DistributedRuntime(
         ranks=ranks, progress=False, eval_points=3, timeout_s=120, **kwargs
     )
@@ -46,8 +48,10 @@ def test_ranks_learn_exactly_the_budget_and_report_communication(ranks):
     assert [row["step"] for row in result.curve][-1] == 300_001
 
 
-def test_two_ranks_reach_the_taxi_quality_bar():
-    _, result = train(make_env("gym", 64, id="Taxi-v4", seed=0), steps=3_000_000)
+@pytest.mark.parametrize("rule", ["q_learning", "sarsa"])
+def test_two_ranks_reach_the_taxi_quality_bar(rule):
+    algo, result = train(make_env("gym", 64, id="Taxi-v4", seed=0), steps=3_000_000, rule=rule)
+    assert algo.rule == rule
     assert result.eval["optimality_gap"] <= 0.02
 
 

@@ -204,3 +204,27 @@ def test_one_worker_needs_no_merges_and_learns_like_the_single_runtime():
     _, result = train(env=env, steps=300_000, num_workers=1)
     assert result.details["per_worker_merge_time_s"] == [0.0]
     assert result.eval["optimality_gap"] < 0.5
+
+
+@pytest.mark.parametrize(("variant", "sync"), [("optimal", "merge"), ("numpy", "shared")])
+def test_sarsa_learns_taxi_in_two_workers(compose_config, variant, sync):
+    # optimal/merge: the fused kernel carries a' between chunks and merges; numpy/shared:
+    # the batch loop's next actions on a shared table.
+    from dist_classicrl.app.job import build
+
+    overrides = [
+        "env=taxi",
+        f"algorithm={variant}",
+        "algorithm.rule=sarsa",
+        "runtime=parallel",
+        "runtime.num_workers=2",
+        f"runtime.sync={sync}",
+    ]
+    if variant == "numpy":
+        overrides += ["steps=1000000", "env.num_envs=256"]  # Python per batch: fewer steps
+    cfg = compose_config(overrides)
+    algorithm, env, runtime, epsilon, learning_rate = build(cfg)
+    runtime.progress = False
+    result = runtime.train(algorithm, env, cfg.steps, epsilon, learning_rate, seed=0)
+    assert algorithm.rule == "sarsa" and result.steps == cfg.steps
+    assert result.eval["optimality_gap"] <= (0.02 if variant == "optimal" else 0.5)

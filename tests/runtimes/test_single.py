@@ -13,11 +13,17 @@ from dist_classicrl.runtimes import SingleRuntime
 from dist_classicrl.schedules import Schedule
 
 
-def train(name: str, env, steps: int, eval_points: int = 4, seed: int = 0):
+def train(name: str, env, steps: int, eval_points: int = 4, seed: int = 0, rule="q_learning"):
     eps = Schedule(1.0, 0.05, steps // 2, "linear")
     lr = Schedule(0.5, 0.01, steps, "linear")
     algo = VARIANTS[name](
-        env.n_states, env.n_actions, learning_rate=0.5, discount=0.99, epsilon=1.0, seed=seed
+        env.n_states,
+        env.n_actions,
+        learning_rate=0.5,
+        discount=0.99,
+        epsilon=1.0,
+        seed=seed,
+        rule=rule,
     )
     runtime = SingleRuntime(eval_points=eval_points, progress=False)
     return algo, runtime.train(algo, env, steps, eps, lr, seed=seed)
@@ -31,6 +37,17 @@ def test_learns_exactly_the_step_budget_even_when_it_is_not_a_multiple_of_num_en
     assert result.status == "completed"
     assert [row["step"] for row in result.curve][-1] == 1001
     assert len(result.curve) == 4
+
+
+@pytest.mark.parametrize("rule", ["sarsa", "expected_sarsa"])
+@pytest.mark.parametrize("name", ["list", "numpy", "optimal"])
+def test_every_variant_learns_taxi_with_the_other_rules(name, rule):
+    # 7 copies cut at 50 steps: truncated copies draw SARSA's extra a' (list, numpy: batch loop)
+    env = make_env("gym", 7, id="Taxi-v4", seed=0, max_episode_steps=50)
+    algo, result = train(name, env, 60_001, rule=rule)
+    assert result.steps == 60_001 and algo.rule == rule
+    untrained = env.evaluate_greedy(np.zeros((env.n_states, env.n_actions)), 0.99)
+    assert result.eval["optimality_gap"] < untrained["optimality_gap"] / 2
 
 
 def test_schedules_are_applied_by_global_step():

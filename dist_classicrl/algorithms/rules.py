@@ -1,0 +1,50 @@
+"""Update rules: what a target bootstraps from (``algorithm.rule``).
+
+The rules differ only in the value of the next state ``s'`` that a target
+``r + discount * boot`` uses (the module docstring of `dist_classicrl.algorithms.base`
+states them in full):
+
+- ``q_learning``: ``max_a' Q(s', a')`` over the legal actions (off-policy);
+- ``sarsa``: ``Q(s', a')`` for the action ``a'`` the policy actually draws in ``s'``;
+- ``expected_sarsa``: ``sum_a' pi(a'|s') Q(s', a')`` under the epsilon-greedy policy.
+
+Compiled kernels take the rule as a small int code (one well-predicted branch per step),
+so the Q-learning path costs what it cost before rules existed.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from dist_classicrl.errors import ConfigError
+
+#: Rule names, in the order of their kernel codes.
+RULES = ("q_learning", "sarsa", "expected_sarsa")
+Q_LEARNING, SARSA, EXPECTED_SARSA = range(len(RULES))
+
+
+def rule_code(rule: str) -> int:
+    """The kernel code of `rule`; `ConfigError` naming the allowed rules otherwise."""
+    if rule not in RULES:
+        raise ConfigError(f"algorithm.rule={rule!r} is unknown: allowed are {', '.join(RULES)}")
+    return RULES.index(rule)
+
+
+def check_replay_support(rule: str, replay_capacity: int) -> None:
+    """SARSA's target needs the action actually taken next, which a replayed transition
+    does not carry: refuse the combination before any work."""
+    if rule == "sarsa" and replay_capacity > 0:
+        raise ConfigError(
+            "algorithm.rule=sarsa cannot learn from replayed transitions (its target needs "
+            "the next action taken): use algorithm.rule=q_learning or expected_sarsa, or "
+            "algorithm.replay.capacity=0"
+        )
+
+
+@njit(cache=True, inline="always")
+def expected_value(best, total, n_legal, epsilon):
+    """``sum_a pi(a) Q(a)`` for epsilon-greedy over `n_legal` actions whose values sum to
+    `total` and peak at `best`: the greedy action (whichever of tied maxima) is worth
+    `best`, so the tie rule does not change the value. Every kernel uses this expression
+    so that fused and unfused tables agree bit for bit."""
+    return (1.0 - epsilon) * best + epsilon * (total / n_legal)
