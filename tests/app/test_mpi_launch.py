@@ -66,4 +66,4 @@ def test_ranks_started_by_mpiexec_write_one_job_directory(tmp_path, launch):
     assert len(list((cwd / "outputs").glob("*/*"))) == 1  # one outputs/<date>/<time>
     metrics = check_job_dir(jobs[0], "optimal", STEPS)
     assert metrics["ranks"] == 2
-    assert proc.stdout.count("greedy policy") == 1  # one summary, from rank 0
+    assert proc.stdout.count("dist_classicrl: optimal") == 1  # one summary, from rank 0
