@@ -22,10 +22,10 @@ N_STATES, N_ACTIONS = 2048, 9
 
 
 def python_work() -> None:
-    """100 k table updates in pure Python, states drawn by a linear congruential generator."""
+    """40 k table updates in pure Python, states drawn by a linear congruential generator."""
     table = [[0.0] * N_ACTIONS for _ in range(N_STATES)]
     s = 1
-    for _ in range(100_000):
+    for _ in range(40_000):
         s = (s * 1103515245 + 12345) & 0x7FFFFFFF
         row = table[s % N_STATES]
         a = max(range(N_ACTIONS), key=row.__getitem__) if s & 1 else s % N_ACTIONS
