@@ -204,9 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         passes = [measure(rounds=args.rounds) for _ in range(args.passes)]
         print(report_table(compare(merge(*passes), passes[0])))
         write(merge(*passes))
-        print(
-            f"wrote {BASELINE_PATH} (the rounds of {args.passes} passes; the first pass shown against them)"
-        )
+        print(f"wrote {BASELINE_PATH} ({args.passes} passes; the first shown against all)")
         return 0
     result = compare(load(), measure(rounds=args.rounds))
     print(report_table(result))
