@@ -8,40 +8,11 @@ timed figures go to pytest-benchmark's table and ``--benchmark-json``.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
-from dist_classicrl.algorithms import VARIANTS, OptimalQLearning
-from dist_classicrl.envs import TicTacToeEnv, make_env
-from dist_classicrl.runtimes import TrainingLoop
-
-NUM_ENVS = 1024
-
-
-def make_loop(variant: str, env_name: str, num_envs: int, fused: bool = True) -> TrainingLoop:
-    env = (
-        TicTacToeEnv(num_envs, seed=0)
-        if env_name == "tictactoe"
-        else make_env("gym", num_envs, id="Taxi-v4", seed=0)
-    )
-    algo = VARIANTS[variant](env.n_states, env.n_actions, learning_rate=0.1, epsilon=0.1, seed=0)
-    loop = TrainingLoop(algo, env, fused=fused)
-    loop.warm_up()
-    loop.start(0)
-    loop.run(num_envs)  # first call outside the measurement
-    return loop
-
-
-def best_rate(loop: TrainingLoop, steps: int, repeats: int = 5) -> float:
-    """Best learned steps/s over `repeats` runs (the least disturbed one)."""
-    best = 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        loop.run(steps)
-        best = max(best, steps / (time.perf_counter() - start))
-    return best
+from dist_classicrl.algorithms import OptimalQLearning
+from tests.benchmarks.workloads import NUM_ENVS, best_rate, make_loop
 
 
 @pytest.mark.parametrize("env_name", ["tictactoe", "taxi"])
