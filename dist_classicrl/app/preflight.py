@@ -133,5 +133,18 @@ def preflight(argv: list[str]) -> None:
         sets = _job_override_sets(overrides)
     except OverrideParseException as exc:
         raise ConfigError(f"cannot parse the overrides: {_first_line(str(exc))}") from None
+    check_hydra_groups([o for o in overrides if o.lstrip("~+").startswith("hydra/")])
     for job_overrides in sets:
         check_job(job_overrides)
+
+
+def check_hydra_groups(overrides: list[str]) -> None:
+    """Hydra's own group choices (``hydra/launcher=...``, ``hydra/sweeper=...``): a typo
+    would otherwise end in Hydra's multi-line error after the sweep has started."""
+    if not overrides:
+        return
+    try:
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            compose(config_name=CONFIG_NAME, overrides=overrides, return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(_explain(exc)) from None

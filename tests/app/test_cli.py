@@ -92,6 +92,7 @@ def test_multirun_over_the_three_variants_writes_a_summary(tmp_path):
         ["env=gym", "env.id=Nope-v0"],
         ["-m", "algorithm=list,foo"],
         ["env.num_envs=abc"],
+        ["-m", "hydra/launcher=jobllib", "algorithm=list,numpy"],
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, args):
