@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,16 @@ from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.schedules import Schedule
 
 
+def build_wrapper(cfg: DictConfig) -> Callable[[Any], Any] | None:
+    """The ``wrapper`` node as a callable that wraps one Gymnasium env, or None."""
+    if cfg.wrapper._target_ is None:
+        return None
+    return instantiate(cfg.wrapper, _partial_=True, _convert_="all")
+
+
 def build_env(cfg: DictConfig) -> DistClassicRLEnv:
-    """The env of the job (wrappers apply to Gymnasium envs; none exist yet)."""
-    return instantiate(cfg.env, seed=cfg.seed, _convert_="all")
+    """The env of the job; the wrapper wraps each Gymnasium env copy inside it."""
+    return instantiate(cfg.env, seed=cfg.seed, wrapper=build_wrapper(cfg), _convert_="all")
 
 
 def build_schedules(cfg: DictConfig) -> tuple[Schedule, Schedule]:
