@@ -39,7 +39,7 @@ def _per_dimension(name: str, value: float | Sequence[float], dims: int) -> np.n
     values = np.atleast_1d(np.asarray(value, dtype=np.float64))
     if values.ndim != 1 or len(values) not in (1, dims):
         raise ConfigError(
-            f"wrapper.{name}={list(np.asarray(value).reshape(-1))} does not fit a "
+            f"wrapper.{name}={_listed(values)} does not fit a "
             f"{dims}-dimensional Box: give one value or {dims} values"
         )
     return np.broadcast_to(values, (dims,)).copy()
