@@ -154,6 +154,11 @@ def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
             f"(value {ev['policy_value']:.4f} vs optimum {ev['optimal_value']:.4f}, "
             "value iteration)"
         )
+    if "terminated_rate" in ev:
+        lines.append(
+            f"  greedy policy  {ev['terminated_rate']:.0%} of {int(ev['episodes']):,} sampled "
+            "episodes terminated before the time limit (MountainCar: reached the goal)"
+        )
     lines.append(f"  mean return    {ev.get('mean_return', float('nan')):.4f} (greedy)")
     lines.append(f"  outputs        {out_dir}")
     return "\n".join(lines)
