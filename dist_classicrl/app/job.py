@@ -156,8 +156,8 @@ def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
         )
     if "terminated_rate" in ev:
         lines.append(
-            f"  greedy policy  {ev['terminated_rate']:.0%} of {int(ev['episodes']):,} sampled "
-            "episodes terminated before the time limit (MountainCar: reached the goal)"
+            f"  terminated     {ev['terminated_rate']:.0%} of {int(ev['episodes']):,} sampled "
+            "greedy episodes, before the time limit (MountainCar: the goal rate)"
         )
     lines.append(f"  mean return    {ev.get('mean_return', float('nan')):.4f} (greedy)")
     lines.append(f"  outputs        {out_dir}")
