@@ -66,9 +66,8 @@ class DiscretizeObservation(gym.ObservationWrapper):
         space_low, space_high = space.low.reshape(-1), space.high.reshape(-1)
         counts = _per_dimension("bins", bins, dims)
         if (counts < 1).any() or (counts != np.round(counts)).any():
-            raise ConfigError(
-                f"wrapper.bins={_listed(counts)}: every count must be an integer >= 1"
-            )
+            given = _listed(np.atleast_1d(np.asarray(bins, dtype=np.float64)))
+            raise ConfigError(f"wrapper.bins={given}: every count must be an integer >= 1")
         self.bins = counts.astype(np.int64)
         self.low = space_low.astype(np.float64) if low is None else _per_dimension("low", low, dims)
         self.high = (
