@@ -2,7 +2,9 @@
 
 This is the general path: every step runs the env's own Python ``step``, so it is as fast
 as the env (10^4 to 10^5 steps/s). Tabular toy-text envs take the compiled path instead
-(`dist_classicrl.envs.tabular`).
+(`dist_classicrl.envs.tabular`). Each copy is made by one callable (`make_one`), which
+applies the job's wrapper (`dist_classicrl.wrappers`) when the env's own spaces are not
+Discrete, so every copy, and every evaluation copy, is wrapped alike.
 
 The vector env uses Gymnasium's ``SAME_STEP`` auto-reset, whose ``final_obs`` info gives
 the true last state of an ended episode; that matches the rules in
