@@ -157,9 +157,24 @@ class EnvConfig:
 
 @dataclass
 class WrapperConfig:
-    """``wrapper`` group: ``_target_`` is called with the Gymnasium env; null for none."""
+    """``wrapper`` group: ``_target_`` is called with each Gymnasium env copy (and the
+    other keys of the node); null for none. Wrappers fit ``env.kind=gym`` only."""
 
     _target_: str | None = None
+
+
+@dataclass
+class DiscretizeWrapperConfig(WrapperConfig):
+    """``wrapper=discretize``: a Box observation binned into a grid, one index per cell.
+
+    One value per dimension; ``low``/``high`` null take the space's own (finite) bounds.
+    The wrapper checks them against the space when the env is built.
+    """
+
+    _target_: str | None = "dist_classicrl.wrappers.DiscretizeObservation"
+    bins: list[int] = field(default_factory=lambda: [10])
+    low: list[float] | None = None
+    high: list[float] | None = None
 
 
 @dataclass
@@ -189,6 +204,7 @@ def register_configs() -> None:
     cs.store(group="runtime", name="base_distributed_runtime", node=DistributedRuntimeConfig)
     cs.store(group="env", name="base_env", node=EnvConfig)
     cs.store(group="wrapper", name="base_wrapper", node=WrapperConfig)
+    cs.store(group="wrapper", name="base_discretize_wrapper", node=DiscretizeWrapperConfig)
 
 
 def validate(cfg: DictConfig) -> Config:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,16 @@ from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.schedules import Schedule
 
 
+def build_wrapper(cfg: DictConfig) -> Callable[[Any], Any] | None:
+    """The ``wrapper`` node as a callable that wraps one Gymnasium env, or None."""
+    if cfg.wrapper._target_ is None:
+        return None
+    return instantiate(cfg.wrapper, _partial_=True, _convert_="all")
+
+
 def build_env(cfg: DictConfig) -> DistClassicRLEnv:
-    """The env of the job (wrappers apply to Gymnasium envs; none exist yet)."""
-    return instantiate(cfg.env, seed=cfg.seed, _convert_="all")
+    """The env of the job; the wrapper wraps each Gymnasium env copy inside it."""
+    return instantiate(cfg.env, seed=cfg.seed, wrapper=build_wrapper(cfg), _convert_="all")
 
 
 def build_schedules(cfg: DictConfig) -> tuple[Schedule, Schedule]:
@@ -160,6 +168,11 @@ def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
             f"  greedy policy  optimality gap {max(ev['optimality_gap'], 0.0):.2%} "
             f"(value {ev['policy_value']:.4f} vs optimum {ev['optimal_value']:.4f}, "
             "value iteration)"
+        )
+    if "terminated_rate" in ev:
+        lines.append(
+            f"  terminated     {ev['terminated_rate']:.0%} of {int(ev['episodes']):,} sampled "
+            "greedy episodes, before the time limit (MountainCar: the goal rate)"
         )
     lines.append(f"  mean return    {ev.get('mean_return', float('nan')):.4f} (greedy)")
     lines.append(f"  outputs        {out_dir}")

@@ -9,11 +9,16 @@ from functools import partial
 import gymnasium as gym
 
 from dist_classicrl.envs.base import DistClassicRLEnv
+from dist_classicrl.envs.blackjack import rules_model
 from dist_classicrl.envs.gym_vector import GymVectorEnv
 from dist_classicrl.envs.pettingzoo_adapter import make_pettingzoo
 from dist_classicrl.envs.tabular import TabularEnv, is_compilable
+from dist_classicrl.envs.tabular_model import TabularModel
 from dist_classicrl.envs.tictactoe import TicTacToeEnv
 from dist_classicrl.errors import ConfigError, check_positive_int
+
+#: What the ``wrapper`` config group builds: a callable from a Gymnasium env to the wrapped env.
+Wrapper = Callable[[gym.Env], gym.Env]
 
 BACKENDS = ("auto", "compiled", "vector")
 
@@ -28,24 +33,41 @@ def _make_tictactoe(
 REGISTRY: dict[str, Callable[..., DistClassicRLEnv]] = {"tictactoe": _make_tictactoe}
 
 
+#: Ready env configs for Gymnasium ids that need a wrapper, named in the error message.
+READY_CONFIGS = {
+    "CartPole-v1": "cartpole",
+    "MountainCar-v0": "mountaincar",
+    "Blackjack-v1": "blackjack",
+}
+
+
 def _discrete_or_error(space: gym.Space, what: str, env_id: str) -> None:
     if not isinstance(space, gym.spaces.Discrete):
         hint = {
-            gym.spaces.Box: "a Box space needs binning into a grid",
-            gym.spaces.Tuple: "a Tuple space needs flattening into one index",
-            gym.spaces.MultiDiscrete: "a MultiDiscrete space needs flattening into one index",
-        }.get(type(space), "it needs mapping to one index")
+            gym.spaces.Box: "wrapper=discretize bins a Box (set wrapper.bins, wrapper.low, "
+            "wrapper.high)",
+            gym.spaces.Tuple: "wrapper=flatten turns a Tuple of Discrete into one index",
+            gym.spaces.MultiDiscrete: "wrapper=flatten turns a MultiDiscrete into one index",
+        }.get(type(space), "no wrapper in this version maps it to one index")
+        if what == "action" and isinstance(space, gym.spaces.Box):
+            hint = "continuous actions cannot be tabulated; no wrapper bins them"
+        if env_id in READY_CONFIGS:
+            hint += f", or use the ready config env={READY_CONFIGS[env_id]}"
         shown = f"Box{space.shape}" if isinstance(space, gym.spaces.Box) else str(space)
         raise ConfigError(
             f"env.id={env_id}: its {what} space is {shown}, not Discrete as tabular "
-            f"Q-learning needs ({hint}; no wrapper in this version does that yet)"
+            f"Q-learning needs ({hint})"
         )
 
 
 def make_gym(
-    env_id: str, kwargs: dict | None = None, max_episode_steps: int | None = None
+    env_id: str,
+    kwargs: dict | None = None,
+    max_episode_steps: int | None = None,
+    wrapper: Wrapper | None = None,
 ) -> gym.Env:
-    """``gym.make`` with user errors turned into `ConfigError` and spaces checked."""
+    """``gym.make``, then `wrapper` (the ``wrapper`` config group), with user errors turned
+    into `ConfigError` and the wrapped env's spaces checked."""
     if not isinstance(env_id, str):
         raise ConfigError(f"env.id={env_id!r} is not a Gymnasium id: it must be a string")
     if env_id not in gym.registry:
@@ -61,9 +83,22 @@ def make_gym(
             f"gym.make({env_id!r}) with env.kwargs={kwargs or {}} failed: "
             f"{type(exc).__name__}: {exc}"
         ) from None
+    if wrapper is not None:
+        env = wrapper(env)
     _discrete_or_error(env.observation_space, "observation", env_id)
     _discrete_or_error(env.action_space, "action", env_id)
     return env
+
+
+def _exact_model(probe: gym.Env, wrapped: bool) -> TabularModel | None:
+    """The env's exact tabular model in the indices it observes, or None.
+
+    Unwrapped: its table ``P``. Wrapped: only a model written for that env and wrapper
+    (`rules_model`), since ``P`` is indexed by the unwrapped states.
+    """
+    if not wrapped:
+        return TabularModel.from_gym(probe.unwrapped) if is_compilable(probe.unwrapped) else None
+    return rules_model(probe)
 
 
 def make_env(
@@ -76,11 +111,14 @@ def make_env(
     seed: int | None = None,
     eval_episodes: int = 100,
     opponent: str = "random",
+    wrapper: Wrapper | None = None,
 ) -> DistClassicRLEnv:
     """Build a batched env. ``kind`` is a built-in name or ``gym`` (then `id` is required).
 
-    For ``gym``, ``backend=auto`` compiles envs whose dynamics are their table ``P``
-    (`TabularEnv`) and steps the others through ``gymnasium.vector``.
+    For ``gym``, `wrapper` (from the ``wrapper`` config group) wraps every copy, and
+    ``backend=auto`` compiles envs whose exact tabular model is known (`TabularEnv`: the
+    table ``P`` of toy-text envs, the rules of Blackjack) and steps the others through
+    ``gymnasium.vector``.
     """
     check_positive_int("env.num_envs", num_envs)
     if max_episode_steps is not None:
@@ -89,6 +127,11 @@ def make_env(
         raise ConfigError(f"env.backend={backend!r} is unknown: allowed are {', '.join(BACKENDS)}")
     if opponent != "random" and kind != "tictactoe":
         raise ConfigError(f"env.opponent={opponent!r} applies to env.kind=tictactoe only")
+    if wrapper is not None and kind != "gym":
+        raise ConfigError(
+            f"wrapper={_wrapper_name(wrapper)} wraps Gymnasium envs (env.kind=gym); "
+            f"env.kind={kind} takes wrapper=none"
+        )
     if kind in REGISTRY:
         return REGISTRY[kind](num_envs=num_envs, seed=seed, opponent=opponent)
     if kind == "pettingzoo":  # self-play in a two-player PettingZoo classic game
@@ -98,22 +141,28 @@ def make_env(
         raise ConfigError(f"env.kind={kind!r} is unknown: allowed are {kinds}")
     if not id:
         raise ConfigError("env.kind=gym needs env.id, a registered Gymnasium id such as Taxi-v4")
-    probe = make_gym(id, kwargs, max_episode_steps)
-    compilable = is_compilable(probe.unwrapped)
-    if backend == "compiled" and not compilable:
+    probe = make_gym(id, kwargs, max_episode_steps, wrapper)
+    model = _exact_model(probe, wrapped=wrapper is not None)
+    if backend == "compiled" and model is None:
         raise ConfigError(
-            f"env.backend=compiled: {id} has no exact transition table P; "
-            "use env.backend=auto or vector"
+            f"env.backend=compiled: {id} has no exact tabular model in the states it is "
+            "observed in; use env.backend=auto or vector"
         )
-    if compilable and backend != "vector":
-        env = TabularEnv.from_gym(probe, num_envs, max_episode_steps, seed, name=id)
+    if model is not None and backend != "vector":
+        if max_episode_steps is None and probe.spec is not None:
+            max_episode_steps = probe.spec.max_episode_steps
         probe.close()
-        return env
+        return TabularEnv(model, num_envs, max_episode_steps, seed, name=id)
     probe.close()
     return GymVectorEnv(
-        partial(make_gym, id, kwargs, max_episode_steps),
+        partial(make_gym, id, kwargs, max_episode_steps, wrapper),
         num_envs,
         seed,
         name=id,
         eval_episodes=eval_episodes,
     )
+
+
+def _wrapper_name(wrapper: Wrapper) -> str:
+    target = wrapper.func if isinstance(wrapper, partial) else wrapper
+    return getattr(target, "__name__", repr(target))

@@ -2,7 +2,9 @@
 
 This is the general path: every step runs the env's own Python ``step``, so it is as fast
 as the env (10^4 to 10^5 steps/s). Tabular toy-text envs take the compiled path instead
-(`dist_classicrl.envs.tabular`).
+(`dist_classicrl.envs.tabular`). Each copy is made by one callable (`make_one`), which
+applies the job's wrapper (`dist_classicrl.wrappers`) when the env's own spaces are not
+Discrete, so every copy, and every evaluation copy, is wrapped alike.
 
 The vector env uses Gymnasium's ``SAME_STEP`` auto-reset, whose ``final_obs`` info gives
 the true last state of an ended episode; that matches the rules in
@@ -23,6 +25,10 @@ from dist_classicrl.policies import greedy_actions
 #: Greedy evaluation stops an episode after this many steps when the env has no limit,
 #: so that a policy that walks in circles cannot hang a job.
 EVAL_STEP_CAP = 10_000
+
+#: Greedy evaluation runs episodes side by side: this many per copy, at most this many copies.
+EVAL_EPISODES_PER_COPY = 100
+EVAL_BATCH = 1024
 
 
 class GymVectorEnv(DistClassicRLEnv):
@@ -68,25 +74,44 @@ class GymVectorEnv(DistClassicRLEnv):
         )
 
     def evaluate_greedy(self, q_table: np.ndarray, discount: float) -> dict[str, Any]:
-        """Sampled: mean undiscounted return of `eval_episodes` greedy episodes."""
-        env = self._make_one()
+        """Sampled: `eval_episodes` greedy episodes, run side by side in a vector of copies
+        that play `EVAL_EPISODES_PER_COPY` episodes each (at most `EVAL_BATCH` copies; a
+        copy that is done idles until the last one is, so few long episodes run one after
+        the other, and many short ones, such as Blackjack's, in a batch).
+
+        Reports the mean undiscounted return and ``terminated_rate``, the share
+        of episodes that ended by termination rather than the time limit (MountainCar's
+        goal rate)."""
         policy = greedy_actions(np.asarray(q_table))
-        returns = np.empty(self.eval_episodes)
-        seed = 10_000 if self.seed is None else self.seed + 10_000
-        for e in range(self.eval_episodes):
-            obs, _ = env.reset(seed=seed + e)
-            total, done, t = 0.0, False, 0
-            while not done and t < EVAL_STEP_CAP:
-                obs, reward, terminated, truncated, _ = env.step(int(policy[obs]))
-                total += float(reward)
-                done = terminated or truncated
-                t += 1
-            returns[e] = total
-        env.close()
+        batch = min(EVAL_BATCH, max(1, self.eval_episodes // EVAL_EPISODES_PER_COPY))
+        vector = SyncVectorEnv(
+            [self._make_one for _ in range(batch)], autoreset_mode=AutoresetMode.SAME_STEP
+        )
+        # Copy i plays episodes i, i + batch, ...: each copy has a fixed quota.
+        quota = np.full(batch, self.eval_episodes // batch)
+        quota[: self.eval_episodes % batch] += 1
+        returns, terminated_count, done = [], 0, np.zeros(batch, dtype=np.int64)
+        running, length = np.zeros(batch), np.zeros(batch, dtype=np.int64)
+        obs, _ = vector.reset(seed=10_000 if self.seed is None else self.seed + 10_000)
+        while (done < quota).any():
+            obs, reward, terminated, truncated, _ = vector.step(policy[np.asarray(obs)])
+            running += reward
+            length += 1
+            capped = length >= EVAL_STEP_CAP
+            ended = terminated | truncated | capped
+            counted = ended & (done < quota)
+            returns.extend(running[counted])
+            terminated_count += int((terminated & counted).sum())
+            done += ended
+            done[capped] = quota[capped]  # the copy goes on with that episode: retire it
+            running[ended], length[ended] = 0.0, 0
+        vector.close()
+        values = np.asarray(returns)
         return {
-            "mean_return": float(returns.mean()),
-            "std_return": float(returns.std()),
-            "episodes": self.eval_episodes,
+            "mean_return": float(values.mean()),
+            "std_return": float(values.std()),
+            "terminated_rate": terminated_count / len(values),
+            "episodes": len(values),
         }
 
     def close(self) -> None:

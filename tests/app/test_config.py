@@ -17,7 +17,14 @@ GROUPS = {
     g: sorted(p.stem for p in (CONF / g).glob("*.yaml"))
     for g in ("algorithm", "runtime", "env", "wrapper")
 }
-ENV_NEEDS = {"gym": ["env.id=Taxi-v4"]}
+ENV_NEEDS = {
+    "gym": ["env.id=Taxi-v4"],
+    # wrappers fit Gymnasium envs of the right space only
+    "discretize": ["env=gym", "env.id=MountainCar-v0"],
+    "discretize_mountaincar": ["env=gym", "env.id=MountainCar-v0"],
+    "discretize_cartpole": ["env=gym", "env.id=CartPole-v1"],
+    "flatten": ["env=gym", "env.id=Blackjack-v1"],
+}
 OPTIONS = [(g, o) for g, opts in GROUPS.items() for o in opts]
 
 
@@ -116,7 +123,9 @@ def test_config_yaml_files_hold_values_under_a_schema():
             data = OmegaConf.load(CONF / group / f"{option}.yaml")
             defaults = list(data.get("defaults", []))
             assert defaults[-1] == "_self_", f"{group}/{option}"
-            assert defaults[0].startswith("base_") or defaults[0] == "gym", f"{group}/{option}"
+            # a schema, or an option that starts from one (env=gym, wrapper=discretize)
+            parent = {"env": ("gym", "/env/gym@env"), "wrapper": ("discretize",)}.get(group, ())
+            assert defaults[0].startswith("base_") or defaults[0] in parent, f"{group}/{option}"
 
 
 def test_a_key_the_constructor_does_not_take_is_one_line_too():

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import gymnasium as gym
+import numpy as np
 import pytest
 
 from dist_classicrl.envs import GymVectorEnv, TabularEnv, TicTacToeEnv, make_env, make_gym
 from dist_classicrl.errors import ConfigError
+from dist_classicrl.wrappers import DiscretizeObservation, FlattenMultiDiscreteWrapper
 
 
 def test_default_kind_is_tictactoe_with_the_requested_batch_and_seed():
@@ -71,10 +75,62 @@ def test_unknown_id_without_close_match_has_no_suggestion():
     assert "zzzzzzzzzzzzqqqqq" in message and "did you mean" not in message
 
 
-@pytest.mark.parametrize(("env_id", "space"), [("CartPole-v1", "Box"), ("Blackjack-v1", "Tuple")])
-def test_non_discrete_observation_space_is_rejected_naming_id_and_space(env_id, space):
+@pytest.mark.parametrize(
+    ("env_id", "space", "hint"),
+    [
+        ("CartPole-v1", "Box", "wrapper=discretize"),
+        ("Blackjack-v1", "Tuple", "wrapper=flatten"),
+        ("Acrobot-v1", "Box", "wrapper=discretize"),
+    ],
+)
+def test_non_discrete_observation_space_is_rejected_naming_the_wrapper_that_fits(
+    env_id, space, hint
+):
     message = config_error(kind="gym", id=env_id)
-    assert env_id in message and space in message and "Discrete" in message
+    assert env_id in message and space in message and "Discrete" in message and hint in message
+    ready = {"CartPole-v1": "env=cartpole", "Blackjack-v1": "env=blackjack"}.get(env_id)
+    assert (ready in message) if ready else ("ready config" not in message)
+
+
+def test_the_wrapper_wraps_every_vector_copy_and_the_evaluation_env():
+    bins = partial(
+        DiscretizeObservation,
+        bins=[1, 3, 6, 3],
+        low=[-2.4, -1, -0.21, -0.87],
+        high=[2.4, 1, 0.21, 0.87],
+    )
+    env = make_env(kind="gym", id="CartPole-v1", num_envs=3, seed=0, wrapper=bins)
+    assert isinstance(env, GymVectorEnv) and (env.n_states, env.n_actions) == (54, 2)
+    assert all(isinstance(copy, DiscretizeObservation) for copy in env.vector.envs)
+    obs, _ = env.reset()
+    assert ((obs >= 0) & (obs < 54)).all()
+    result = env.evaluate_greedy(np.zeros((54, 2)), 0.99)  # always push left: falls fast
+    assert result["terminated_rate"] == 1.0 and result["mean_return"] < 20
+    env.close()
+
+
+def test_a_wrapper_that_does_not_fit_the_space_is_one_line():
+    assert "already Discrete: use wrapper=none" in config_error(
+        kind="gym", id="Taxi-v4", wrapper=DiscretizeObservation
+    )
+    assert "wrapper=flatten cannot flatten the observation space Box(4,)" in config_error(
+        kind="gym", id="CartPole-v1", wrapper=FlattenMultiDiscreteWrapper
+    )
+    assert "env.kind=tictactoe takes wrapper=none" in config_error(
+        kind="tictactoe", wrapper=FlattenMultiDiscreteWrapper
+    )
+
+
+def test_a_wrapped_toy_text_env_is_not_compiled_from_its_unwrapped_table():
+    env = make_env(kind="gym", id="Taxi-v4", wrapper=FlattenMultiDiscreteWrapper)
+    assert isinstance(env, GymVectorEnv)
+    env.close()
+    assert "no exact tabular model" in config_error(
+        kind="gym",
+        id="CartPole-v1",
+        backend="compiled",
+        wrapper=partial(DiscretizeObservation, low=-1.0, high=1.0),
+    )
 
 
 def test_missing_id_for_gym_kind_is_rejected():

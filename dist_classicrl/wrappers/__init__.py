@@ -1,0 +1,20 @@
+"""Gymnasium wrappers that give an env the ``Discrete`` spaces tabular Q-learning needs.
+
+``wrapper=flatten`` is `FlattenMultiDiscreteWrapper` (``Tuple`` / ``MultiDiscrete`` to one
+index, observations and actions); ``wrapper=discretize`` is `DiscretizeObservation`
+(``Box`` observations binned into a grid).
+"""
+
+from dist_classicrl.wrappers.discretize import DiscretizeObservation
+from dist_classicrl.wrappers.flatten import (
+    FlattenDiscreteAction,
+    FlattenDiscreteObservation,
+    FlattenMultiDiscreteWrapper,
+)
+
+__all__ = [
+    "DiscretizeObservation",
+    "FlattenDiscreteAction",
+    "FlattenDiscreteObservation",
+    "FlattenMultiDiscreteWrapper",
+]
