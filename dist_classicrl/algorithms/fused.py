@@ -24,7 +24,7 @@ step; the touched rows fit in L2, so memory is not the limit. Nothing is allocat
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import literally, njit
 
 from dist_classicrl.algorithms.rules import EXPECTED_SARSA, SARSA, expected_value
 from dist_classicrl.envs import tabular as _tab
@@ -108,42 +108,67 @@ def _tabular_value(q, s2, n_actions, rule, epsilon):
     return best
 
 
+# One compiled kernel per opponent, the opponent a constant in each: with the opponent a
+# run-time value the other opponents' branches cost the random opponent's loop ~40%
+# (measured), because LLVM keeps them in the hot loop.
 @njit(cache=True)
-def train_tictactoe(
-    q,
-    n_steps,
-    epsilon,
-    learning_rate,
-    discount,
-    agent_rng,
-    codes,
-    counts,
-    env_rng,
-    winner,
-    empty_bits,
-    empty_cells,
-    pow3,
-    opponent,
-    actions,
-    states,
-    targets,
-    running_return,
-    running_length,
-    totals,
-    visits,
-    count_visits,
-    rule,
-    next_actions,
-    carried,
-):
+def train_tictactoe_vs_random(args):
+    _train_tictactoe(0, args)  # _ttt.RANDOM, written as a literal for numba.literally
+
+
+@njit(cache=True)
+def train_tictactoe_vs_minimax(args):
+    _train_tictactoe(1, args)  # _ttt.MINIMAX
+
+
+@njit(cache=True)
+def train_tictactoe_vs_self(args):
+    _train_tictactoe(2, args)  # _ttt.SELF
+
+
+#: The fused TicTacToe kernel for each ``TicTacToeEnv.opponent_args[0]``.
+TRAIN_TICTACTOE = (train_tictactoe_vs_random, train_tictactoe_vs_minimax, train_tictactoe_vs_self)
+
+
+@njit(cache=True)
+def _train_tictactoe(kind, args):
     """`n_steps` learned transitions over the TicTacToe copies in ``codes``/``counts``; a
     last partial batch steps every copy but learns from the first ones only (as unfused).
-    ``opponent`` is the env's `TicTacToeEnv.opponent_args`; ``opponent=self`` plays from
+    ``kind, *opponent_tables`` is the env's `TicTacToeEnv.opponent_args`; ``self`` plays from
     `q` with `epsilon`, the table as it is before the batch's updates (as unfused), drawing
     from the env's stream. Under SARSA ``actions`` carries the next actions between calls
     (``carried[0]`` says they are drawn), drawn from the agent's stream."""
+    literally(kind)  # compiled for the constant `kind`: LLVM drops the other branches
+    (
+        q,
+        n_steps,
+        epsilon,
+        learning_rate,
+        discount,
+        agent_rng,
+        codes,
+        counts,
+        env_rng,
+        winner,
+        empty_bits,
+        empty_cells,
+        pow3,
+        opponent_tables,
+        actions,
+        states,
+        targets,
+        running_return,
+        running_length,
+        totals,
+        visits,
+        count_visits,
+        rule,
+        next_actions,
+        carried,
+    ) = args  # one tuple: the argument list of the three kernels above
     n = codes.shape[0]
     sarsa = rule == SARSA
+    swap, best_cells, n_best = opponent_tables
     done_steps = 0
     while done_steps < n_steps:
         take = min(n, n_steps - done_steps)
@@ -164,19 +189,27 @@ def train_tictactoe(
         for i in range(n):  # 2. step, target from the pre-batch table, auto-reset
             s = codes[i]
             states[i] = s
-            s2, count, reward, done = _ttt._play(
-                s,
-                counts[i],
-                actions[i],
-                env_rng,
-                winner,
-                empty_bits,
-                empty_cells,
-                pow3,
-                opponent,
-                q,
-                epsilon,
-            )
+            if kind == _ttt.RANDOM:  # pruned at compile time: `kind` is a literal
+                s2, count, reward, done = _ttt._play_vs_random(
+                    s, counts[i], actions[i], env_rng, winner, empty_bits, empty_cells, pow3
+                )
+            else:
+                s2, count, reward, done = _ttt._play(
+                    s,
+                    counts[i],
+                    actions[i],
+                    env_rng,
+                    winner,
+                    empty_bits,
+                    empty_cells,
+                    pow3,
+                    kind,
+                    swap,
+                    best_cells,
+                    n_best,
+                    q,
+                    epsilon,
+                )
             boot = 0.0
             if not done:
                 if sarsa:  # a' = the action executed next (no truncation in this game)
@@ -190,7 +223,12 @@ def train_tictactoe(
             if i < take:
                 _record(i, reward, done, running_return, running_length, totals)
             if done:
-                s2, count = _ttt._start(env_rng, pow3, empty_cells, opponent, q, epsilon)
+                if kind == _ttt.RANDOM:
+                    s2, count = _ttt._start_vs_random(env_rng, pow3)
+                else:
+                    s2, count = _ttt._start(
+                        env_rng, pow3, empty_cells, kind, swap, best_cells, n_best, q, epsilon
+                    )
                 if sarsa:  # the new episode's first action
                     next_actions[i] = _choose_tictactoe(
                         q, s2, 9 - count, empty_cells, epsilon, agent_rng

@@ -158,7 +158,8 @@ class OptimalQLearning(BaseAlgorithm):
             )
         env_twin = None
         if isinstance(env, TicTacToeEnv):
-            env_twin = TicTacToeEnv(1, seed=0)
+            env_twin = TicTacToeEnv(1, seed=0, opponent=env.opponent)  # a kernel per opponent
+            env_twin.bind_learner(twin)
         elif isinstance(env, TabularEnv):
             env_twin = TabularEnv(env.model, 1, env.max_episode_steps, seed=0)
         if env_twin is not None:
@@ -193,31 +194,33 @@ class OptimalQLearning(BaseAlgorithm):
 
             def run(n_steps: int, stats: TrainingStatistics) -> None:
                 totals[:] = 0.0
-                fused.train_tictactoe(
-                    self.q_table,
-                    n_steps,
-                    self.epsilon,
-                    self.learning_rate,
-                    self.discount,
-                    self.rng_state,
-                    env.codes,
-                    env.counts,
-                    env.rng_state,
-                    env.winner,
-                    env.empty_bits,
-                    env.empty_cells,
-                    POW3,
-                    env.opponent_args,
-                    actions,
-                    states,
-                    targets,
-                    stats.running_return,
-                    stats.running_length,
-                    totals,
-                    *self._visit_args(),
-                    self.rule_code,
-                    next_actions,
-                    carried,
+                fused.TRAIN_TICTACTOE[env.opponent_args[0]](
+                    (
+                        self.q_table,
+                        n_steps,
+                        self.epsilon,
+                        self.learning_rate,
+                        self.discount,
+                        self.rng_state,
+                        env.codes,
+                        env.counts,
+                        env.rng_state,
+                        env.winner,
+                        env.empty_bits,
+                        env.empty_cells,
+                        POW3,
+                        env.opponent_args[1:],
+                        actions,
+                        states,
+                        targets,
+                        stats.running_return,
+                        stats.running_length,
+                        totals,
+                        *self._visit_args(),
+                        self.rule_code,
+                        next_actions,
+                        carried,
+                    )
                 )
                 finish(stats)
 
