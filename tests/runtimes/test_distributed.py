@@ -199,3 +199,22 @@ def test_sparse_exchange_gives_the_visit_weighted_mean_of_the_ranks_changes():
     assert not num.any() and not den.any()  # scratch left zero for the next round
     untouched = k.sum(0) == 0
     assert untouched.any() and np.array_equal(combined[untouched], base[untouched])
+
+
+def test_rounds_are_split_by_speed_in_whole_steps_that_add_up():
+    from dist_classicrl.runtimes.distributed import ROUND_SECONDS, ROUND_STEPS, allot, rebalance
+
+    assert allot(10, np.array([0.5, 0.5])).tolist() == [5, 5]
+    assert allot(7, np.array([0.5, 0.5])).tolist() == [4, 3]  # remainder to the lower rank
+    assert allot(1, np.array([0.2, 0.8])).tolist() == [0, 1]
+    split = allot(200_000, np.array([0.3, 0.5, 0.2]))
+    assert split.sum() == 200_000 and split.tolist() == [60_000, 100_000, 40_000]
+    # rank 1 ran twice as fast last round: its share grows (smoothed, half way)
+    totals = np.zeros((2, 8))
+    totals[:, ROUND_STEPS] = 100_000
+    totals[:, ROUND_SECONDS] = [0.010, 0.005]
+    weights = rebalance(np.array([0.5, 0.5]), totals)
+    assert weights[1] > weights[0] and weights.sum() == pytest.approx(1.0)
+    assert weights[1] / weights.sum() == pytest.approx(0.5 * 0.5 + 0.5 * 2 / 3)
+    totals[0, ROUND_STEPS] = 0  # a rank without work last round: keep the weights
+    np.testing.assert_array_equal(rebalance(weights, totals), weights)
