@@ -309,27 +309,34 @@ def _step_all(
     # Bound: two table lookups per move and ~2 random draws per step; no allocation.
     kind, swap, best_cells, n_best = opponent  # once: unpacking per step costs refcounts
     for i in range(codes.shape[0]):
-        code, count, r, done = _play(
-            codes[i],
-            counts[i],
-            actions[i],
-            rng,
-            winner,
-            empty_bits,
-            empty_cells,
-            pow3,
-            kind,
-            swap,
-            best_cells,
-            n_best,
-            q,
-            epsilon,
-        )
+        if kind == RANDOM:  # the random opponent's own step, as in the fused kernel
+            code, count, r, done = _play_vs_random(
+                codes[i], counts[i], actions[i], rng, winner, empty_bits, empty_cells, pow3
+            )
+        else:
+            code, count, r, done = _play(
+                codes[i],
+                counts[i],
+                actions[i],
+                rng,
+                winner,
+                empty_bits,
+                empty_cells,
+                pow3,
+                kind,
+                swap,
+                best_cells,
+                n_best,
+                q,
+                epsilon,
+            )
         next_obs[i] = code
         reward[i] = r
         terminated[i] = done
         _write_mask(0 if done else empty_bits[code], next_mask[i])
-        if done:
+        if done and kind == RANDOM:
+            code, count = _start_vs_random(rng, pow3)
+        elif done:
             code, count = _start(rng, pow3, empty_cells, kind, swap, best_cells, n_best, q, epsilon)
         codes[i], counts[i] = code, count
         obs[i] = code
