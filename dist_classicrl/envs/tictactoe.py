@@ -173,9 +173,9 @@ def minimax_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @njit(cache=True, inline="always")
 def _opponent_cell(code, count, rng, empty_cells, kind, swap, best_cells, n_best, q, epsilon):
-    """The opponent's cell in `code` (agent-relative). ``opponent`` is the tuple
-    ``(kind, swap, best_cells, n_best)`` (`TicTacToeEnv.opponent_args`); `q` and
-    `epsilon` are the learner's, read only by ``self``. Random and minimax draw one
+    """The opponent's cell in `code` (agent-relative). ``kind, swap, best_cells, n_best``
+    are the fields of `TicTacToeEnv.opponent_args`; `q` and `epsilon` are the learner's,
+    read only by ``self``. Random and minimax draw one
     number, ``self`` one or two."""
     n_legal = 9 - count
     if kind == MINIMAX:
@@ -277,7 +277,7 @@ def _write_mask(bits, mask_row):
 
 @njit(cache=True)
 def _reset_all(codes, counts, rng, empty_bits, empty_cells, pow3, opponent, q, epsilon, obs, mask):
-    kind, swap, best_cells, n_best = opponent  # once: unpacking per step costs refcounts
+    kind, swap, best_cells, n_best = opponent  # `TicTacToeEnv.opponent_args`
     for i in range(codes.shape[0]):
         codes[i], counts[i] = _start(
             rng, pow3, empty_cells, kind, swap, best_cells, n_best, q, epsilon
@@ -307,7 +307,7 @@ def _step_all(
     mask,
 ):
     # Bound: two table lookups per move and ~2 random draws per step; no allocation.
-    kind, swap, best_cells, n_best = opponent  # once: unpacking per step costs refcounts
+    kind, swap, best_cells, n_best = opponent  # `TicTacToeEnv.opponent_args`
     for i in range(codes.shape[0]):
         if kind == RANDOM:  # the random opponent's own step, as in the fused kernel
             code, count, r, done = _play_vs_random(
