@@ -56,31 +56,49 @@ def epsilon_greedy_fixed_point_gap(env, epsilon: float, discount: float) -> floa
     return optimality_gap(model, q.argmax(axis=1), discount)["optimality_gap"]
 
 
-@pytest.mark.parametrize("rule", ["sarsa", "expected_sarsa"])
-def test_on_policy_rules_reach_two_percent_on_taxi(compose_config, rule):
-    result = train_default(compose_config(["env=taxi", f"algorithm.rule={rule}"]))
+@pytest.mark.parametrize(
+    ("env", "rule"),
+    [("taxi", "sarsa"), ("taxi", "expected_sarsa"), ("cliffwalking", "expected_sarsa")],
+)
+def test_on_policy_rules_reach_two_percent_with_the_env_defaults(compose_config, env, rule):
+    cfg = compose_config([f"env={env}", f"algorithm.rule={rule}"])
+    if env == "cliffwalking":  # the bar needs a fixed point on the edge (see below)
+        eps = cfg.schedule.epsilon.end
+        algorithm, built_env, *_ = build(cfg)
+        assert epsilon_greedy_fixed_point_gap(built_env, eps, algorithm.discount) == 0
+    result = train_default(cfg)
     assert -1e-8 <= result.eval["optimality_gap"] <= 0.02
 
 
-def test_cliffwalking_on_policy_rules_learn_the_safe_path_of_the_classic_comparison(
-    compose_config,
-):
-    # Sutton & Barto, Example 6.6: Q-learning learns the optimal path along the cliff and
-    # falls off while exploring; SARSA and Expected SARSA learn the value of the
-    # epsilon-greedy policy, whose best path keeps away from the edge. Their greedy gap to
-    # Q* is therefore the gap of Expected SARSA's own fixed point at the final epsilon
-    # (14.3%: two steps longer), and their return while exploring is better.
+def test_sarsa_on_cliffwalking_defaults_reaches_the_goal_without_falling(compose_config):
+    # SARSA's sampled a' makes it keep some edge values learned from rare falls (its
+    # greedy path is 15 steps, not 13: docs/algorithms.md); the issue asks for its gap and
+    # on-policy return to be reported, and a greedy policy that walks into a wall (-200)
+    # or falls (-100) would show here.
+    result = train_default(compose_config(["env=cliffwalking", "algorithm.rule=sarsa"]))
+    assert result.eval["optimality_gap"] <= 0.3  # at most two rows above the edge
+    assert result.eval["mean_return"] >= -17
+    assert result.curve[-1]["train_mean_return"] >= -20
+
+
+def test_cliffwalking_classic_comparison_at_epsilon_0_1(compose_config):
+    # Sutton & Barto, Example 6.6 (epsilon 0.1): Q-learning learns the optimal path along
+    # the cliff edge and falls off while exploring; SARSA and Expected SARSA learn the
+    # value of the epsilon-greedy policy, whose best path keeps away from the edge. Their
+    # greedy gap to Q* is that of Expected SARSA's own fixed point at epsilon 0.1 (two
+    # steps longer) or, for SARSA, one row further; their return while exploring is better.
+    overrides = ["env=cliffwalking", "schedule.epsilon.start=0.1", "schedule.epsilon.end=0.1"]
     results = {
-        rule: train_default(compose_config(["env=cliffwalking", f"algorithm.rule={rule}"]))
+        rule: train_default(compose_config([*overrides, f"algorithm.rule={rule}"]))
         for rule in ("q_learning", "sarsa", "expected_sarsa")
     }
-    cfg = compose_config(["env=cliffwalking"])
-    algorithm, env, *_ = build(cfg)
-    safe_gap = epsilon_greedy_fixed_point_gap(env, cfg.schedule.epsilon.end, algorithm.discount)
-    assert 0.1 < safe_gap < 0.2  # the reference itself: not Q* (gap 0) at epsilon 0.05
+    algorithm, env, *_ = build(compose_config(overrides))
+    safe_gap = epsilon_greedy_fixed_point_gap(env, 0.1, algorithm.discount)
+    assert 0.1 < safe_gap < 0.2  # the reference itself: not Q* (gap 0) at epsilon 0.1
     assert results["q_learning"].eval["optimality_gap"] <= 0.02
+    assert results["expected_sarsa"].eval["optimality_gap"] == pytest.approx(safe_gap, abs=0.02)
+    assert safe_gap - 0.02 <= results["sarsa"].eval["optimality_gap"] <= 0.3
+    q_on_policy = results["q_learning"].curve[-1]["train_mean_return"]
     for rule in ("sarsa", "expected_sarsa"):
-        assert results[rule].eval["optimality_gap"] == pytest.approx(safe_gap, abs=0.02), rule
-        on_policy = results[rule].curve[-1]["train_mean_return"]  # last window, eps = 0.05
-        q_on_policy = results["q_learning"].curve[-1]["train_mean_return"]
-        assert on_policy > q_on_policy + 5, rule  # measured: about -18 against -29
+        on_policy = results[rule].curve[-1]["train_mean_return"]
+        assert on_policy > q_on_policy + 15, rule  # measured: about -21 against -46
