@@ -120,6 +120,7 @@ def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str
         result.curve,
         out_dir / "learning_curve.png",
         title=f"{algorithm.name} / {runtime.name} / {env.name}",
+        train_label=getattr(env, "training_return_label", "training (epsilon-greedy)"),
     )
     _write_json(out_dir / "metrics.json", metrics)
     (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))

@@ -34,13 +34,16 @@ def write_markdown(path: Path, rows: list[dict[str, Any]], columns: list[str]) -
     path.write_text("\n".join(lines) + "\n")
 
 
-def plot_learning_curve(curve: list[dict[str, float]], path: Path, title: str) -> None:
+def plot_learning_curve(
+    curve: list[dict[str, float]],
+    path: Path,
+    title: str,
+    train_label: str = "training (epsilon-greedy)",
+) -> None:
     """Training return and greedy evaluation against env steps."""
     steps = [r["step"] for r in curve]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    top.plot(
-        steps, [r["train_mean_return"] for r in curve], "o-", label="training (epsilon-greedy)"
-    )
+    top.plot(steps, [r["train_mean_return"] for r in curve], "o-", label=train_label)
     top.plot(
         steps, [r.get("eval_mean_return", float("nan")) for r in curve], "s-", label="greedy policy"
     )
@@ -53,7 +56,12 @@ def plot_learning_curve(curve: list[dict[str, float]], path: Path, title: str) -
             ("eval_draw_rate", "draw"),
             ("eval_loss_rate", "loss"),
         ):
+            if "eval_vs_perfect_loss_rate" in curve[0]:
+                label += " vs random"
             bottom.plot(steps, [r[key] for r in curve], "o-", label=label)
+        if "eval_vs_perfect_loss_rate" in curve[0]:  # TicTacToe: also the perfect player
+            losses = [r["eval_vs_perfect_loss_rate"] for r in curve]
+            bottom.plot(steps, losses, "x--", color="black", label="loss vs perfect")
         bottom.set_ylabel("greedy outcome rate (exact)")
         bottom.legend()
     elif curve and "eval_optimality_gap" in curve[0]:

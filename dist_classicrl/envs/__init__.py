@@ -2,7 +2,7 @@
 
 import gymnasium as gym
 
-from dist_classicrl.envs.base import DistClassicRLEnv, StepResult
+from dist_classicrl.envs.base import DistClassicRLEnv, StepResult, Transitions
 from dist_classicrl.envs.factory import REGISTRY, make_env, make_gym
 from dist_classicrl.envs.gym_vector import GymVectorEnv
 from dist_classicrl.envs.pettingzoo_adapter import PettingZooSelfPlayEnv
@@ -24,6 +24,7 @@ __all__ = [
     "TabularModel",
     "TicTacToeEnv",
     "TicTacToeGymEnv",
+    "Transitions",
     "make_env",
     "make_gym",
     "value_iteration",

@@ -17,6 +17,11 @@ Auto-reset and truncation rules (the one place they are stated):
 * Envs with illegal actions expose boolean masks ``[num_envs, n_actions]``: ``mask`` for
   ``obs`` and ``next_mask`` for ``next_obs`` (the bootstrap takes the max over legal
   actions only). Envs without them return ``None`` for both.
+* Turn-based self-play (`PettingZooSelfPlayEnv`) learns a seat's move only once the other
+  seat has replied, one step later. Such an env sets ``learned``, a `Transitions` of the
+  transitions the step completed (at most one per copy, ``valid`` says which); the
+  runtime learns from those instead, and ``reward``/``terminated``/``truncated`` then
+  describe the game, for the episode statistics only.
 
 Returned arrays are fresh for every call, so a runtime may keep them across steps.
 """
@@ -29,6 +34,35 @@ from typing import Any, NamedTuple
 import numpy as np
 
 
+class Transitions(NamedTuple):
+    """Transitions a step completed that are not ``(obs, actions) -> next_obs``: copy ``i``
+    has one when ``valid[i]`` (module docstring)."""
+
+    valid: np.ndarray  # bool[n]
+    obs: np.ndarray  # int64[n]
+    actions: np.ndarray  # int64[n]
+    reward: np.ndarray  # float64[n]
+    next_obs: np.ndarray  # int64[n]
+    terminated: np.ndarray  # bool[n]
+    next_mask: np.ndarray | None  # bool[n, n_actions]
+
+    def batch(self, take: int, target_actions: np.ndarray | None) -> tuple | None:
+        """The `batch_update` arguments of the valid ones among the first `take` copies
+        (None if there are none); `target_actions` are SARSA's ``a'`` of those copies."""
+        keep = np.flatnonzero(self.valid[:take])
+        if keep.size == 0:
+            return None
+        return (
+            self.obs[keep],
+            self.actions[keep],
+            self.reward[keep],
+            self.next_obs[keep],
+            self.terminated[keep],
+            None if self.next_mask is None else self.next_mask[keep],
+            None if target_actions is None else target_actions[keep],
+        )
+
+
 class StepResult(NamedTuple):
     """What one vector step returns; see the module docstring for the rules."""
 
@@ -39,6 +73,7 @@ class StepResult(NamedTuple):
     next_mask: np.ndarray | None  # bool[n, n_actions]
     obs: np.ndarray  # int64[n]
     mask: np.ndarray | None  # bool[n, n_actions]
+    learned: Transitions | None = None  # turn-based self-play only
 
 
 class DistClassicRLEnv(ABC):

@@ -16,23 +16,25 @@ Observations (state encoding)
     3**42) or whose observation is not such a board is refused with one line.
 
 Self-play semantics (what is learned)
-    Each copy has a *learning seat*, drawn uniformly for every episode with the env RNG,
-    so either seat learns half of the episodes. The runtime acts for the learning seat:
-    ``obs`` is its state when it is to move, and each ``step`` yields its transition
-    ``(its state, its action) -> (its next state when it is next to move, or terminal)``
-    with the reward from its point of view (+1 win, -1 loss or illegal move, 0 draw and
-    otherwise). The other seat's moves inside the step come from the *same* table, read
-    from its own point of view: epsilon-greedy with the learner's current epsilon (a
-    uniform legal action with probability epsilon, else the legal action of highest Q,
-    ties to the lowest index), drawn with the env RNG. The runtime gives the env its
-    learner through `bind_learner` (as for the built-in ``opponent=self``, of which this
-    is the same learning problem). When the other seat starts, its first move is made at
-    reset.
+    Both seats of every game learn into the one table. The runtime acts for whichever
+    seat is to move: ``obs`` is the mover's state, from its own point of view, and the
+    runtime's epsilon-greedy choice is its move, for both seats alike. A seat's move
+    ``(its state, its action)`` is complete when the seat is next to move (its next
+    state, reward 0) or when the game ends (terminal, its reward: +1 win, -1 loss or
+    illegal move, 0 draw); the step that completes it reports it in
+    ``StepResult.learned`` (`dist_classicrl.envs.base.Transitions`). Each step completes
+    the other seat's last move, so every ply of every game is learned once, in the order
+    played. The step that ends a game completes two moves (the other seat's, then the
+    mover's); the mover's is reported at the copy's next step, the first of the next
+    game, which completes none.
+    A copy's very first step after ``reset`` reports nothing. So a non-terminal move is
+    always reported in the step that completes it, and SARSA's ``a'`` (the action the
+    runtime draws next for the copy) is the completing seat's next action.
 
-Batching
-    Follows `dist_classicrl.envs.base`: same-step auto-reset, fresh arrays. No time limit
-    (PettingZoo truncations are passed on as ``truncated``).
-
+    ``reward``/``terminated``/``truncated`` of the step describe the game, for the episode
+    statistics: an episode is a game and its return is the *first* seat's result, so the
+    training curve's mean return is the first mover's advantage. A game cut by a
+    truncation completes no pending move (no seat gets to move again).
 Evaluation
     ``tictactoe_v3``: exact, by the built-in TicTacToe's enumeration (the encodings are
     the same): ``win_rate``/``draw_rate``/``loss_rate`` against the random player and
@@ -43,6 +45,7 @@ Evaluation
 from __future__ import annotations
 
 import importlib
+from collections import deque
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -50,7 +53,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from dist_classicrl.envs.base import DistClassicRLEnv, StepResult
+from dist_classicrl.envs.base import DistClassicRLEnv, StepResult, Transitions
 from dist_classicrl.envs.tictactoe import greedy_report
 from dist_classicrl.errors import ConfigError
 
@@ -125,12 +128,15 @@ class BoardEncoder:
         return int(np.dot(observation.reshape(-1), self.weights))
 
 
-def _other(seat: str, agents: list[str]) -> str:
-    return agents[1 - agents.index(seat)]
+#: A completed move: (state, action, reward, next state, terminated, next mask or None).
+Move = tuple[int, int, float, int, bool, Any]
 
 
 class PettingZooSelfPlayEnv(DistClassicRLEnv):
     """Self-play over `num_envs` copies of a PettingZoo classic game (module docstring)."""
+
+    #: What an episode's return is here (the job's learning-curve plot says so).
+    training_return_label = "training: first seat's result (self-play)"
 
     def __init__(
         self, game_id: str, num_envs: int = 1, seed: int | None = None, eval_episodes: int = 100
@@ -148,20 +154,18 @@ class PettingZooSelfPlayEnv(DistClassicRLEnv):
         super().__init__(num_envs, self.encode.n_states, int(action_space.n))
         self.name = game_id
         self.game_id = game_id
+        self.agents = agents
         self.eval_episodes = eval_episodes
         self.rng = np.random.default_rng(seed)
-        self.seats = [agents[0]] * num_envs
-        self.learner: Any = None
-        self._codes = np.zeros(num_envs, dtype=np.int64)  # the learning seats' states
+        # per copy: each seat's move awaiting the other's reply; completed, unreported moves
+        self._pending: list[dict[str, tuple[int, int]]] = [{} for _ in range(num_envs)]
+        self._done: list[deque[Move]] = [deque() for _ in range(num_envs)]
+        self._codes = np.zeros(num_envs, dtype=np.int64)  # the movers' states
         self._masks = np.zeros((num_envs, self.n_actions), dtype=np.bool_)
 
     @property
     def has_action_mask(self) -> bool:
         return True
-
-    def bind_learner(self, learner: Any) -> None:
-        """The learner whose table (``q_values()``) and ``epsilon`` the other seat uses."""
-        self.learner = learner
 
     # ------------------------------------------------------------------ playing
 
@@ -169,26 +173,11 @@ class PettingZooSelfPlayEnv(DistClassicRLEnv):
         obs = game.observe(seat)
         return self.encode(obs["observation"]), obs["action_mask"].astype(np.bool_)
 
-    def _other_seat_moves(self, game: Any, seat: str) -> None:
-        """Moves of the non-learning seat until the learning seat is to move or the game
-        is over: epsilon-greedy from the learner's table, env RNG."""
-        if self.learner is None:
-            raise RuntimeError("self-play needs the learner: call env.bind_learner first")
-        while game.agent_selection != seat and not game.terminations[seat]:
-            code, mask = self._observe(game, game.agent_selection)
-            legal = np.flatnonzero(mask)
-            if self.rng.random() < self.learner.epsilon:
-                action = legal[self.rng.integers(len(legal))]
-            else:
-                action = legal[np.argmax(np.asarray(self.learner.q_values()[code])[legal])]
-            game.step(int(action))
-
     def _new_episode(self, i: int) -> tuple[int, np.ndarray]:
         game = self.games[i]
         game.reset(seed=int(self.rng.integers(2**31)))
-        self.seats[i] = game.possible_agents[int(self.rng.integers(2))]
-        self._other_seat_moves(game, self.seats[i])
-        return self._observe(game, self.seats[i])
+        self._pending[i].clear()
+        return self._observe(game, game.agent_selection)
 
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         if seed is not None:
@@ -196,9 +185,39 @@ class PettingZooSelfPlayEnv(DistClassicRLEnv):
         obs = np.empty(self.num_envs, dtype=np.int64)
         mask = np.empty((self.num_envs, self.n_actions), dtype=np.bool_)
         for i in range(self.num_envs):
+            self._done[i].clear()
             obs[i], mask[i] = self._new_episode(i)
         self._codes, self._masks = obs, mask
         return obs, mask
+
+    def _play(self, i: int, action: int) -> tuple[bool, bool, float, int]:
+        """The mover of copy `i` plays `action`; queue the moves this completes.
+        Returns (game over, game cut, the first seat's reward, the mover's next code)."""
+        game, pending, done = self.games[i], self._pending[i], self._done[i]
+        mover = game.agent_selection
+        other = self.agents[1 - self.agents.index(mover)]
+        state = int(self._codes[i])
+        legal = 0 <= action < self.n_actions and self._masks[i, action]
+        if legal:
+            game.step(action)
+            over, cut = game.terminations[mover], game.truncations[mover]
+            rewards = {seat: float(game.rewards[seat]) for seat in self.agents}
+        else:  # as TerminateIllegalWrapper: the mover loses, the board is kept
+            over, cut, rewards = True, False, {mover: -1.0, other: 0.0}
+        if over:  # both seats' last moves are complete, reported in the order played
+            if other in pending:
+                final = self._observe(game, other)[0]
+                done.append((*pending.pop(other), rewards[other], final, True, None))
+            after = self._observe(game, mover)[0] if legal else state
+            done.append((state, action, rewards[mover], after, True, None))
+            return True, False, rewards[self.agents[0]], after
+        if cut:  # nobody moves again: the pending moves cannot complete
+            return False, True, rewards[self.agents[0]], self._observe(game, mover)[0]
+        pending[mover] = (state, action)
+        code, mask = self._observe(game, other)  # the other seat is to move
+        if other in pending:
+            done.append((*pending.pop(other), 0.0, code, False, mask))
+        return False, False, 0.0, code
 
     def step(self, actions: np.ndarray) -> StepResult:
         n, a = self.num_envs, self.n_actions
@@ -210,27 +229,34 @@ class PettingZooSelfPlayEnv(DistClassicRLEnv):
             next_mask=np.zeros((n, a), dtype=np.bool_),
             obs=np.empty(n, dtype=np.int64),
             mask=np.empty((n, a), dtype=np.bool_),
+            learned=Transitions(
+                valid=np.zeros(n, dtype=np.bool_),
+                obs=np.zeros(n, dtype=np.int64),
+                actions=np.zeros(n, dtype=np.int64),
+                reward=np.zeros(n),
+                next_obs=np.zeros(n, dtype=np.int64),
+                terminated=np.zeros(n, dtype=np.bool_),
+                next_mask=np.zeros((n, a), dtype=np.bool_),
+            ),
         )
+        learned = out.learned
         for i, game in enumerate(self.games):
-            seat, action = self.seats[i], int(actions[i])
-            if not (0 <= action < a and self._masks[i, action]):
-                # As PettingZoo's TerminateIllegalWrapper and the built-in game: lost, board kept.
-                out.next_obs[i], out.reward[i], out.terminated[i] = self._codes[i], -1.0, True
-                out.obs[i], out.mask[i] = self._new_episode(i)
-                continue
-            game.step(action)
-            self._other_seat_moves(game, seat)
-            # Classic games pay only at the end: the seat's reward once the game is over.
-            code, mask = self._observe(game, seat)
-            out.next_obs[i] = code
-            out.terminated[i] = game.terminations[seat]
-            out.truncated[i] = game.truncations[seat] and not out.terminated[i]
-            if out.terminated[i] or out.truncated[i]:
-                out.reward[i] = game.rewards[seat]
+            over, cut, first_reward, after = self._play(i, int(actions[i]))
+            out.next_obs[i], out.reward[i] = after, first_reward
+            out.terminated[i], out.truncated[i] = over, cut
+            if over or cut:
                 code, mask = self._new_episode(i)
             else:
+                code, mask = self._observe(game, game.agent_selection)
                 out.next_mask[i] = mask
             out.obs[i], out.mask[i] = code, mask
+            if self._done[i]:  # at most one: see the module docstring
+                state, action, reward, nxt, terminal, nxt_mask = self._done[i].popleft()
+                learned.valid[i] = True
+                learned.obs[i], learned.actions[i], learned.reward[i] = state, action, reward
+                learned.next_obs[i], learned.terminated[i] = nxt, terminal
+                if nxt_mask is not None:
+                    learned.next_mask[i] = nxt_mask
         self._codes, self._masks = out.obs, out.mask
         return out
 

@@ -116,22 +116,26 @@ class TrainingLoop:
             if sarsa:
                 next_actions, target_actions = algorithm.next_actions(res)
                 target_actions = target_actions[:take]
-            batch = (
-                obs[:take],
-                actions[:take],
-                res.reward[:take],
-                res.next_obs[:take],
-                res.terminated[:take],
-                None if res.next_mask is None else res.next_mask[:take],
-                target_actions,
-            )
-            if lock is None:
-                algorithm.batch_update(*batch)
-            else:
-                with lock:
+            if res.learned is None:
+                batch = (
+                    obs[:take],
+                    actions[:take],
+                    res.reward[:take],
+                    res.next_obs[:take],
+                    res.terminated[:take],
+                    None if res.next_mask is None else res.next_mask[:take],
+                    target_actions,
+                )
+            else:  # turn-based self-play: the moves the other seat has now replied to
+                batch = res.learned.batch(take, target_actions)
+            if batch is not None:
+                if lock is None:
                     algorithm.batch_update(*batch)
-            if self.replayer is not None:
-                self.replayer.after_batch(self._learn, batch)
+                else:
+                    with lock:
+                        algorithm.batch_update(*batch)
+                if self.replayer is not None:
+                    self.replayer.after_batch(self._learn, batch)
             stats.record_batch(res.reward[:take], (res.terminated | res.truncated)[:take])
             obs, mask = res.obs, res.mask
             done += take

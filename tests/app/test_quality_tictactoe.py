@@ -32,3 +32,12 @@ def test_self_play_learns_through_the_parallel_runtime(compose_config, sync):
     result = train_default(compose_config([*overrides, f"runtime.sync={sync}"]))
     assert result.eval["vs_perfect_loss_rate"] == 0.0
     assert result.eval["loss_rate"] <= 0.01
+
+
+def test_pettingzoo_self_play_defaults_never_lose_to_perfect_and_beat_random(compose_config):
+    # The bar for env=pettingzoo_tictactoe with its defaults (about 20 s here):
+    # both seats learn every game; exact evaluation in both seats.
+    result = train_default(compose_config(["env=pettingzoo_tictactoe"]))
+    assert result.eval["vs_perfect_loss_rate"] == 0.0
+    assert result.eval["loss_rate"] <= 0.01
+    assert result.statistics["episodes"] > 50_000  # games: every step is a move of either seat

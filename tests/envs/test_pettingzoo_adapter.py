@@ -1,5 +1,5 @@
 """PettingZoo self-play adapter: the encoding and the rules are the built-in TicTacToe's,
-the self-play transitions are the documented ones, untabulable games are refused.
+every move of both seats is learned once, from the mover's view, untabulable games are refused.
 
 References: PettingZoo's own board (``board.squares``: 0 empty, 1 player_1, 2 player_2)
 decoded by hand, the hand-written line check and base-3 code of test_tictactoe."""
@@ -17,7 +17,6 @@ from dist_classicrl.envs.tictactoe import N_STATES, decode, exact_outcomes, swap
 from dist_classicrl.errors import ConfigError
 from dist_classicrl.runtimes.loop import TrainingLoop
 from tests.envs.test_tictactoe import ref_code, ref_winner
-from tests.envs.test_tictactoe_opponents import StubLearner
 
 
 def squares_code(squares: list[int], me: int) -> int:
@@ -68,67 +67,100 @@ def test_a_q_table_plays_the_same_in_pettingzoo_as_in_the_built_in_game():
     assert env.evaluate_greedy(q)["loss_rate"] == loss  # tictactoe_v3 evaluates exactly
 
 
-def test_self_play_transitions_are_the_learning_seats_own():
-    """obs is the learning seat's state; next_obs is its next state after the other
-    seat's greedy reply from the same table, swapped to its own view."""
-    q = np.random.default_rng(2).random((N_STATES, 9)).astype(np.float32)
-    swap = swap_table()
+def test_every_move_of_both_seats_is_learned_once_from_the_movers_own_view():
+    """Each step reports the move the other seat has just replied to (or that ended the
+    game), rebuilt here from the actions alone with the base-3 rule and the hand-written
+    line check: own view, reward of the mover, both seats, each move exactly once."""
     env = PettingZooSelfPlayEnv("tictactoe_v3", 8, seed=3)
-    env.bind_learner(StubLearner(q, epsilon=0.0))
     obs, mask = env.reset()
     rng = np.random.default_rng(3)
-    started = {True: 0, False: 0}
-    rewards = {-1.0: 0, 0.0: 0, 1.0: 0}
-    for _ in range(300):
+    history = [[] for _ in range(env.num_envs)]  # per copy: (state, action) of each step
+    learned = [[] for _ in range(env.num_envs)]
+    seats = {True: 0, False: 0}
+    outcomes = {-1.0: 0, 0.0: 0, 1.0: 0}
+    for t in range(400):
         actions = np.array([rng.choice(np.flatnonzero(m)) for m in mask])
         res = env.step(actions)
+        got = res.learned
         for i in range(env.num_envs):
-            cells = decode(int(obs[i]))
-            mine, theirs = (cells == 1).sum(), (cells == 2).sum()
-            assert theirs in (mine, mine + 1)  # the learning seat is to move
-            started[bool(mine == theirs)] += 1
-            after = int(obs[i]) + 3 ** int(actions[i])
-            nxt = int(res.next_obs[i])
-            if res.terminated[i]:
+            state, action = int(obs[i]), int(actions[i])
+            history[i].append((state, action))
+            if t == 0:
+                assert not got.valid[i]  # nothing to complete yet
+                continue
+            assert got.valid[i]  # every later step completes exactly one move
+            move = (int(got.obs[i]), int(got.actions[i]))
+            learned[i].append(move)
+            cells = decode(move[0])
+            seats[bool((cells == 1).sum() == (cells == 2).sum())] += 1  # first seat or not
+            after = move[0] + 3 ** move[1]
+            nxt = int(got.next_obs[i])
+            if got.terminated[i]:
                 w = ref_winner(list(decode(nxt)))
                 expected = 1.0 if w == 1 else (-1.0 if w == 2 else 0.0)
-                assert res.reward[i] == expected
-                rewards[expected] += 1
+                assert got.reward[i] == expected
+                assert not got.next_mask[i].any()
+                outcomes[expected] += 1
                 continue
-            assert res.reward[i] == 0.0
-            reply = np.flatnonzero(decode(nxt) - decode(after))
-            assert len(reply) == 1 and decode(nxt)[reply[0]] == 2
-            legal = np.flatnonzero(decode(after) == 0)
-            assert reply[0] == legal[np.argmax(q[swap[after], legal])]
-            np.testing.assert_array_equal(res.next_mask[i], decode(nxt) == 0)
+            # the other seat's reply is this step's action, in the mover's view a 2
+            assert move == history[i][-2]
+            assert nxt == after + 2 * 3**action and swap_table()[state] == after
+            assert got.reward[i] == 0.0 and nxt == int(res.obs[i])
+            np.testing.assert_array_equal(got.next_mask[i], decode(nxt) == 0)
         obs, mask = res.obs, res.mask
-    assert min(started.values()) > 200  # both seats learn
-    assert min(rewards.values()) > 10
+    for i in range(env.num_envs):
+        # all moves but the ones still waiting for a reply, in order, once each
+        assert learned[i] == history[i][: len(learned[i])]
+        assert len(history[i]) - len(learned[i]) <= 2
+    assert min(seats.values()) > 1000  # both seats learn
+    assert min(outcomes.values()) > 50
+    # each decisive game teaches one win and one loss (but the last, possibly unreported)
+    assert abs(outcomes[1.0] - outcomes[-1.0]) <= env.num_envs
+
+
+def test_an_episode_is_a_game_with_the_first_seats_result():
+    env = PettingZooSelfPlayEnv("tictactoe_v3", 1, seed=5)
+    _, mask = env.reset()
+    rng = np.random.default_rng(5)
+    plies, results = 0, []
+    for _ in range(500):
+        res = env.step(np.array([rng.choice(np.flatnonzero(mask[0]))]))
+        plies += 1
+        if res.terminated[0]:
+            w = ref_winner(list(decode(int(res.next_obs[0]))))  # the mover's view
+            mover_first = plies % 2 == 1
+            expected = 0.0 if w == 0 else (1.0 if mover_first else -1.0)
+            assert res.reward[0] == expected
+            results.append(expected)
+            assert int(res.obs[0]) == 0  # the next game starts on an empty board
+            plies = 0
+        else:
+            assert res.reward[0] == 0.0
+        mask = res.mask
+    assert {-1.0, 0.0, 1.0} <= set(results)
 
 
 def test_an_illegal_action_loses_and_leaves_the_board():
     env = PettingZooSelfPlayEnv("tictactoe_v3", 4, seed=4)
-    env.bind_learner(StubLearner(np.zeros((N_STATES, 9), np.float32), 0.5))
     obs, mask = env.reset()
     actions = np.array([np.flatnonzero(~m)[0] if (~m).any() else 9 for m in mask])
     res = env.step(actions)
     np.testing.assert_array_equal(res.next_obs, obs)
-    assert res.terminated.all() and (res.reward == -1.0).all()
+    assert res.terminated.all() and (res.reward == -1.0).all()  # the first seat moved
+    got = res.learned
+    assert got.valid.all() and got.terminated.all() and (got.reward == -1.0).all()
+    np.testing.assert_array_equal(got.obs, obs)
+    np.testing.assert_array_equal(got.actions, actions)
     assert not res.next_mask.any()
-
-
-def test_self_play_without_a_learner_is_a_programming_error():
-    with pytest.raises(RuntimeError, match="bind_learner"):
-        PettingZooSelfPlayEnv("tictactoe_v3", 2, seed=0).reset()
 
 
 def test_a_short_self_play_run_learns_through_the_runtime_loop():
     env = make_env("pettingzoo", 16, id="tictactoe_v3", seed=0)
     algo = OptimalQLearning(env.n_states, env.n_actions, learning_rate=0.5, epsilon=0.3, seed=0)
-    loop = TrainingLoop(algo, env)  # binds the learner
+    loop = TrainingLoop(algo, env)
     loop.start(0)
     loop.run(20_000)
-    assert loop.stats.totals()[0] > 2_000  # episodes
+    assert loop.stats.totals()[0] > 1_500  # games of 5-9 moves
     before = env.evaluate_greedy(np.zeros((N_STATES, 9), np.float32))
     after = env.evaluate_greedy(algo.q_table)
     assert after["loss_rate"] < before["loss_rate"] - 0.1
