@@ -131,6 +131,11 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(_clean(data), indent=2) + "\n")
 
 
+def _rate(per_s: float) -> str:
+    """Steps per second in M, or in k below a million (Python envs: 0.04 M says little)."""
+    return f"{per_s / 1e6:.2f} M" if per_s >= 1e6 else f"{per_s / 1e3:.1f} k"
+
+
 def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
     """The one-screen summary printed after a job."""
     ev = metrics.get("eval", {})
@@ -141,7 +146,7 @@ def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
         f"  steps          {metrics['steps']:,} over {metrics['num_envs']} envs"
         f"{' x ' + str(metrics['workers']) + ' workers' if metrics['workers'] > 1 else ''}, "
         f"{metrics['episodes']:,} episodes, seed {metrics['seed']}",
-        f"  speed          {metrics['steps_per_s'] / 1e6:.2f} M steps/s"
+        f"  speed          {_rate(metrics['steps_per_s'])} steps/s"
         f"{' over ' + str(metrics['workers']) + ' workers' if metrics['workers'] > 1 else ''} "
         f"(train {metrics['train_time_s']:.2f} s; JIT {metrics['compile_time_s']:.2f} s "
         f"and eval {metrics['eval_time_s']:.2f} s excluded)",
@@ -173,7 +178,7 @@ def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
     if "terminated_rate" in ev:
         lines.append(
             f"  terminated     {ev['terminated_rate']:.0%} of {int(ev['episodes']):,} sampled "
-            "greedy episodes, before the time limit (MountainCar: the goal rate)"
+            "greedy episodes ended before the time limit"
         )
     lines.append(f"  mean return    {ev.get('mean_return', float('nan')):.4f} (greedy)")
     lines.append(f"  outputs        {out_dir}")

@@ -65,9 +65,11 @@ def plot_learning_curve(
         bottom.set_ylabel("greedy outcome rate (exact)")
         bottom.legend()
     elif curve and "eval_optimality_gap" in curve[0]:
-        bottom.plot(steps, [max(r["eval_optimality_gap"], 1e-6) for r in curve], "o-")
+        gaps = [r["eval_optimality_gap"] for r in curve]
+        bottom.plot(steps, [max(g, 1e-6) for g in gaps], "o-")  # a log axis has no 0
         bottom.set_yscale("log")
-        bottom.set_ylabel("optimality gap of greedy policy")
+        floor = " (0 drawn at 1e-6)" if min(gaps) < 1e-6 else ""
+        bottom.set_ylabel(f"optimality gap of greedy policy{floor}")
     else:
         bottom.plot(steps, [r["epsilon"] for r in curve], "o-", label="epsilon")
         bottom.plot(steps, [r["learning_rate"] for r in curve], "o-", label="learning rate")

@@ -190,9 +190,10 @@ class PettingZooSelfPlayEnv(DistClassicRLEnv):
         self._codes, self._masks = obs, mask
         return obs, mask
 
-    def _play(self, i: int, action: int) -> tuple[bool, bool, float, int]:
-        """The mover of copy `i` plays `action`; queue the moves this completes.
-        Returns (game over, game cut, the first seat's reward, the mover's next code)."""
+    def _play(self, i: int, action: int) -> tuple[bool, bool, float, int, np.ndarray | None]:
+        """The mover of copy `i` plays `action`; queue the moves this completes. Returns
+        (game over, game cut, the first seat's reward, the next state, its mask): the next
+        mover's state and mask while the game goes on, else the mover's final state."""
         game, pending, done = self.games[i], self._pending[i], self._done[i]
         mover = game.agent_selection
         other = self.agents[1 - self.agents.index(mover)]
@@ -210,14 +211,14 @@ class PettingZooSelfPlayEnv(DistClassicRLEnv):
                 done.append((*pending.pop(other), rewards[other], final, True, None))
             after = self._observe(game, mover)[0] if legal else state
             done.append((state, action, rewards[mover], after, True, None))
-            return True, False, rewards[self.agents[0]], after
+            return True, False, rewards[self.agents[0]], after, None
         if cut:  # nobody moves again: the pending moves cannot complete
-            return False, True, rewards[self.agents[0]], self._observe(game, mover)[0]
+            return False, True, rewards[self.agents[0]], self._observe(game, mover)[0], None
         pending[mover] = (state, action)
         code, mask = self._observe(game, other)  # the other seat is to move
         if other in pending:
             done.append((*pending.pop(other), 0.0, code, False, mask))
-        return False, False, 0.0, code
+        return False, False, 0.0, code, mask
 
     def step(self, actions: np.ndarray) -> StepResult:
         n, a = self.num_envs, self.n_actions
@@ -240,14 +241,14 @@ class PettingZooSelfPlayEnv(DistClassicRLEnv):
             ),
         )
         learned = out.learned
-        for i, game in enumerate(self.games):
-            over, cut, first_reward, after = self._play(i, int(actions[i]))
+        for i in range(n):
+            over, cut, first_reward, after, mask = self._play(i, int(actions[i]))
             out.next_obs[i], out.reward[i] = after, first_reward
             out.terminated[i], out.truncated[i] = over, cut
             if over or cut:
                 code, mask = self._new_episode(i)
             else:
-                code, mask = self._observe(game, game.agent_selection)
+                code = after
                 out.next_mask[i] = mask
             out.obs[i], out.mask[i] = code, mask
             if self._done[i]:  # at most one: see the module docstring

@@ -204,5 +204,8 @@ def test_distributed_ranks_replay_and_rank_zero_reports_the_sum():
     )
     result = runtime.train(algo, env, steps, *schedules(steps), seed=0)
     assert result.steps == steps and result.status == "completed"
-    assert result.details["replay"]["updates"] == 2 * 32 * math.floor(0.5 * (steps // 2) / 32)
+    # The ranks split the steps by their speed (`allot`), n_0 + n_1 = steps; each replays
+    # floor(0.5 * n_r / 32) whole batches, so the sum is floor(0.5 * steps / 32) or one less.
+    batches = math.floor(0.5 * steps / 32)
+    assert result.details["replay"]["updates"] in (32 * (batches - 1), 32 * batches)
     assert result.details["fused_off_reason"] == FUSED_OFF_REASON
