@@ -251,7 +251,7 @@ class PettingZooSelfPlayEnv(DistClassicRLEnv):
                 code = after
                 out.next_mask[i] = mask
             out.obs[i], out.mask[i] = code, mask
-            if self._done[i]:  # at most one: see the module docstring
+            if self._done[i]:  # one a step; an ended game leaves one for the next step
                 state, action, reward, nxt, terminal, nxt_mask = self._done[i].popleft()
                 learned.valid[i] = True
                 learned.obs[i], learned.actions[i], learned.reward[i] = state, action, reward
