@@ -102,7 +102,7 @@ class TrainingLoop:
         if self._fused is not None:
             self._fused(n_steps, self.stats)
             return
-        algorithm, env, stats, lock = self.algorithm, self.env, self.stats, self._batch_lock
+        algorithm, env, stats = self.algorithm, self.env, self.stats
         obs, mask, n, done = self._obs, self._mask, env.num_envs, 0
         sarsa, next_actions = algorithm.needs_next_actions, self._next_actions
         while done < n_steps:
@@ -129,11 +129,7 @@ class TrainingLoop:
             else:  # turn-based self-play: the moves the other seat has now replied to
                 batch = res.learned.batch(take, target_actions)
             if batch is not None:
-                if lock is None:
-                    algorithm.batch_update(*batch)
-                else:
-                    with lock:
-                        algorithm.batch_update(*batch)
+                self._learn(*batch)
                 if self.replayer is not None:
                     self.replayer.after_batch(self._learn, batch)
             stats.record_batch(res.reward[:take], (res.terminated | res.truncated)[:take])
