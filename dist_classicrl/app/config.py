@@ -188,6 +188,7 @@ class Config:
     schedule: SchedulesConfig = field(default_factory=SchedulesConfig)
     steps: int = 3_000_000  # env transitions learned, over all envs, workers and ranks
     seed: int = 0
+    init_q_table: str | None = None  # a saved q_table.npy to start from (warm start)
 
     def __post_init__(self) -> None:
         check_positive_int("steps", self.steps)

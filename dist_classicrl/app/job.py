@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dist_classicrl.app.report import plot_learning_curve, write_csv
 from dist_classicrl.envs.base import DistClassicRLEnv
+from dist_classicrl.q_table_file import load_q_table
 from dist_classicrl.schedules import Schedule
 
 
@@ -57,6 +58,8 @@ def build(cfg: DictConfig) -> tuple[Any, DistClassicRLEnv, Any, Schedule, Schedu
         epsilon=epsilon(0),
         seed=cfg.seed,
     )
+    if cfg.get("init_q_table"):  # warm start, checked before any work
+        algorithm.load_q_values(load_q_table(cfg.init_q_table, env.n_states, env.n_actions))
     runtime = instantiate(cfg.runtime)
     return algorithm, env, runtime, epsilon, learning_rate
 
@@ -88,6 +91,8 @@ def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str
         "n_actions": env.n_actions,
         "status": "failed",
     }
+    if cfg.get("init_q_table"):
+        metrics["init_q_table"] = str(cfg.init_q_table)  # the table the job started from
     try:
         result = runtime.train(algorithm, env, cfg.steps, epsilon, learning_rate, seed=cfg.seed)
     except Exception:
