@@ -186,12 +186,18 @@ class Config:
     env: EnvConfig = MISSING
     wrapper: WrapperConfig = MISSING
     schedule: SchedulesConfig = field(default_factory=SchedulesConfig)
-    steps: int = 3_000_000  # env transitions learned, over all envs, workers and ranks
+    # env transitions learned, over all envs, workers and ranks; 0 only evaluates
+    steps: int = 3_000_000
     seed: int = 0
     init_q_table: str | None = None  # a saved q_table.npy to start from (warm start)
 
     def __post_init__(self) -> None:
-        check_positive_int("steps", self.steps)
+        check_positive_int("steps", self.steps, minimum=0)
+        if self.steps == 0 and not self.init_q_table:
+            raise ConfigError(
+                "steps=0 evaluates a saved table without training: give init_q_table=PATH "
+                "too, or steps >= 1"
+            )
         check_positive_int("seed", self.seed, minimum=0)
 
 

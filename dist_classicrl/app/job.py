@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,9 @@ from omegaconf import DictConfig, OmegaConf
 from dist_classicrl.app.report import plot_learning_curve, write_csv
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.q_table_file import load_q_table
+from dist_classicrl.runtimes.single import TrainResult, evaluation_row
 from dist_classicrl.schedules import Schedule
+from dist_classicrl.stats import TrainingStatistics
 
 
 def build_wrapper(cfg: DictConfig) -> Callable[[Any], Any] | None:
@@ -94,7 +97,10 @@ def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str
     if cfg.get("init_q_table"):
         metrics["init_q_table"] = str(cfg.init_q_table)  # the table the job started from
     try:
-        result = runtime.train(algorithm, env, cfg.steps, epsilon, learning_rate, seed=cfg.seed)
+        if cfg.steps == 0:  # evaluate init_q_table's table in this process, no training
+            result = evaluate_only(algorithm, env)
+        else:
+            result = runtime.train(algorithm, env, cfg.steps, epsilon, learning_rate, seed=cfg.seed)
     except Exception:
         metrics["error"] = traceback.format_exc(limit=-3)
         _write_json(out_dir / "metrics.json", metrics)
@@ -132,6 +138,36 @@ def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str
     return metrics
 
 
+def evaluate_only(algorithm: Any, env: DistClassicRLEnv) -> TrainResult:
+    """``steps=0``: the greedy evaluation of the loaded table, as a one-point result
+    (status ``evaluated``; no worker or rank is started)."""
+    start = time.perf_counter()
+    row = evaluation_row(env, algorithm.q_values(), algorithm.discount)
+    eval_time = time.perf_counter() - start
+    curve = [
+        {
+            "step": 0,
+            "train_time_s": 0.0,
+            "epsilon": algorithm.epsilon,
+            "learning_rate": algorithm.learning_rate,
+            "episodes": 0,
+            "train_mean_return": float("nan"),
+            **row,
+        }
+    ]
+    return TrainResult(
+        q_table=np.array(algorithm.q_values(), dtype=np.float32),
+        steps=0,
+        train_time_s=0.0,
+        compile_time_s=0.0,
+        eval_time_s=eval_time,
+        status="evaluated",
+        statistics=TrainingStatistics(env.num_envs).summary(),
+        eval={k[len("eval_") :]: v for k, v in row.items()},
+        curve=curve,
+    )
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(_clean(data), indent=2) + "\n")
 
@@ -148,14 +184,19 @@ def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
     lines = [
         f"dist_classicrl: {metrics['algorithm']}{rule} / {metrics['runtime']} / {metrics['env']}"
         f"  [{metrics['status']}]",
-        f"  steps          {metrics['steps']:,} over {metrics['num_envs']} envs"
-        f"{' x ' + str(metrics['workers']) + ' workers' if metrics['workers'] > 1 else ''}, "
-        f"{metrics['episodes']:,} episodes, seed {metrics['seed']}",
-        f"  speed          {_rate(metrics['steps_per_s'])} steps/s"
-        f"{' over ' + str(metrics['workers']) + ' workers' if metrics['workers'] > 1 else ''} "
-        f"(train {metrics['train_time_s']:.2f} s; JIT {metrics['compile_time_s']:.2f} s "
-        f"and eval {metrics['eval_time_s']:.2f} s excluded)",
     ]
+    if metrics["status"] == "evaluated":
+        lines.append(f"  table          {metrics['init_q_table']} (steps=0: no training)")
+    else:
+        lines += [
+            f"  steps          {metrics['steps']:,} over {metrics['num_envs']} envs"
+            f"{' x ' + str(metrics['workers']) + ' workers' if metrics['workers'] > 1 else ''}, "
+            f"{metrics['episodes']:,} episodes, seed {metrics['seed']}",
+            f"  speed          {_rate(metrics['steps_per_s'])} steps/s"
+            f"{' over ' + str(metrics['workers']) + ' workers' if metrics['workers'] > 1 else ''} "
+            f"(train {metrics['train_time_s']:.2f} s; JIT {metrics['compile_time_s']:.2f} s "
+            f"and eval {metrics['eval_time_s']:.2f} s excluded)",
+        ]
     if "replay" in metrics:
         r = metrics["replay"]
         lines.append(

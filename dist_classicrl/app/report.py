@@ -98,8 +98,11 @@ def plot_sweep_throughput(rows: list[dict[str, Any]], path: Path) -> None:
     ax.barh(range(len(rows)), values, color="tab:blue")
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
     ax.invert_yaxis()
-    for i, v in enumerate(values):
-        ax.text(v, i, f" {v:.2f}", va="center", fontsize=8)
+    for i, (v, row) in enumerate(zip(values, rows, strict=True)):
+        trained = row.get("status") != "evaluated"
+        label = f" {v:.2f}" if trained else " evaluation only (steps=0)"
+        ax.text(v, i, label, va="center", fontsize=8)
+    ax.set_xlim(left=0)  # all zero (evaluation only) would centre the axis on 0
     ax.set_xlabel("M env steps / s (training)")
     ax.set_title("Throughput per job")
     ax.grid(axis="x", alpha=0.3)

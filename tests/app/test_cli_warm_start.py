@@ -1,6 +1,6 @@
 """init_q_table on the command line: a job starts from a saved table (here a built-in
-TicTacToe table evaluated in PettingZoo's game, the interchangeable encoding), every
-runtime keeps it, and a bad file stops the job in one line before any work."""
+TicTacToe table evaluated, steps=0, in PettingZoo's game: the interchangeable encoding),
+every runtime keeps it, and a bad file stops the job in one line before any work."""
 
 from __future__ import annotations
 
@@ -21,16 +21,30 @@ def test_a_built_in_table_plays_the_same_after_loading_into_pettingzoo(tmp_path)
     proc = run_cli(["env.opponent=self", "steps=300000", f"hydra.run.dir={built_in}"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     runs = {}
-    for name, extra in (("warm", [f"init_q_table={built_in / 'q_table.npy'}"]), ("cold", [])):
+    table = built_in / "q_table.npy"
+    for name, extra in (("warm", ["steps=0", f"init_q_table={table}"]), ("cold", ["steps=16"])):
         job = tmp_path / name
-        args = ["env=pettingzoo_tictactoe", "steps=16", *FROZEN, *extra, f"hydra.run.dir={job}"]
+        args = ["env=pettingzoo_tictactoe", *FROZEN, *extra, f"hydra.run.dir={job}"]
         proc = run_cli(args, tmp_path)
         assert proc.returncode == 0, proc.stderr
-        runs[name] = json.loads((job / "metrics.json").read_text())["eval"]
+        runs[name] = json.loads((job / "metrics.json").read_text())
     trained = json.loads((built_in / "metrics.json").read_text())["eval"]
+    warm = runs["warm"]
+    assert warm["status"] == "evaluated" and warm["steps"] == 0
+    assert warm["init_q_table"] == str(table)
+    np.testing.assert_array_equal(np.load(tmp_path / "warm" / "q_table.npy"), np.load(table))
     for key in ("win_rate", "loss_rate", "vs_perfect_loss_rate"):
-        assert runs["warm"][key] == pytest.approx(trained[key], abs=1e-12), key
-    assert runs["cold"]["vs_perfect_loss_rate"] > trained["vs_perfect_loss_rate"] + 0.5
+        assert warm["eval"][key] == pytest.approx(trained[key], abs=1e-12), key
+    cold = runs["cold"]["eval"]  # the table at zero: loading is what made the difference
+    assert cold["vs_perfect_loss_rate"] > trained["vs_perfect_loss_rate"] + 0.5
+
+
+def test_steps_zero_without_a_table_is_refused(compose_config):
+    from dist_classicrl.app.config import validate
+    from dist_classicrl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="steps=0 evaluates a saved table"):
+        validate(compose_config(["steps=0"]))
 
 
 @pytest.mark.parametrize("runtime", ["single", "parallel", "distributed"])

@@ -81,7 +81,8 @@ BAD = [
     (["algorithm.lerning_rate=0.1"], "algorithm.lerning_rate: no such key"),
     (["steps=abc"], "steps: Value 'abc'"),
     (["env.num_envs=ten"], "env.num_envs: Value 'ten'"),
-    (["steps=0"], "steps=0 is not allowed"),
+    (["steps=0"], "steps=0 evaluates a saved table without training: give init_q_table"),
+    (["steps=-5"], "steps=-5 is not allowed: it must be an integer >= 0"),
     (["steps=-5"], "steps=-5 is not allowed"),
     (["env.num_envs=0"], "env.num_envs=0 is not allowed"),
     (["schedule.learning_rate.start=0"], "schedule.learning_rate.start=0.0 is out of range"),
@@ -100,7 +101,7 @@ BAD = [
     (["env=gym"], "env.kind=gym needs env.id"),
     (["env=frozenlake", "env.kwargs.map_name=5x5"], "failed: KeyError"),
     (["-m", "algorithm=list,nope"], "algorithm=nope is not a known option"),
-    (["-m", "steps=10,0"], "steps=0 is not allowed"),
+    (["-m", "steps=10,0"], "steps=0 evaluates a saved table"),
 ]
 
 
