@@ -79,6 +79,9 @@ def _clean(value: Any) -> Any:
 def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str, Any]:
     """Train as `cfg` says and write the job's files into `out_dir`; returns the metrics."""
     algorithm, env, runtime, epsilon, learning_rate = build(cfg)
+    if cfg.steps == 0 and getattr(runtime, "is_secondary_rank", lambda: False)():
+        env.close()  # evaluation only, under ranks you started: rank 0 writes the job
+        return {"status": "other-rank"}
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics: dict[str, Any] = {
         "algorithm": algorithm.name,

@@ -126,6 +126,16 @@ class DistributedRuntime:
         self.eval_points, self.progress, self.fused = eval_points, progress, fused
         self.timeout_s = timeout_s
 
+    @staticmethod
+    def is_secondary_rank() -> bool:
+        """True in a rank other than 0 of ranks you started (``mpiexec -n N python -m
+        dist_classicrl.run ...``): rank 0 alone writes the job's files."""
+        if not _under_mpi():
+            return False
+        from mpi4py import MPI
+
+        return MPI.COMM_WORLD.Get_rank() != 0
+
     def check_compatible(self, algorithm: BaseAlgorithm) -> None:
         if self.ranks > 1 and not _under_mpi() and not mpiexec_path().exists():
             raise ConfigError(

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.app.test_cli import check_job_dir, run_cli
@@ -67,3 +68,21 @@ def test_ranks_started_by_mpiexec_write_one_job_directory(tmp_path, launch):
     metrics = check_job_dir(jobs[0], "optimal", STEPS)
     assert metrics["ranks"] == 2
     assert proc.stdout.count("dist_classicrl: optimal") == 1  # one summary, from rank 0
+
+
+def test_an_evaluation_under_mpiexec_is_written_once(tmp_path):
+    table = tmp_path / "q.npy"
+    np.save(table, np.random.default_rng(0).normal(size=(19683, 9)).astype(np.float32))
+    app = [sys.executable, "-m", "mpi4py", "-m", "dist_classicrl.run"]
+    args = ["runtime=distributed", "steps=0", f"init_q_table={table}", "hydra.run.dir=job"]
+    proc = subprocess.run(
+        [MPIEXEC, "-n", "2", *app, *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("[evaluated]") == 1  # rank 1 evaluated nothing, wrote nothing
+    metrics = json.loads((tmp_path / "job" / "metrics.json").read_text())
+    assert metrics["status"] == "evaluated" and metrics["steps"] == 0
