@@ -143,7 +143,8 @@ def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str
 
 def evaluate_only(algorithm: Any, env: DistClassicRLEnv) -> TrainResult:
     """``steps=0``: the greedy evaluation of the loaded table, as a one-point result
-    (status ``evaluated``; no worker or rank is started)."""
+    (status ``completed`` with 0 steps, as DESIGN.md's statuses allow; no worker or rank
+    is started)."""
     start = time.perf_counter()
     row = evaluation_row(env, algorithm.q_values(), algorithm.discount)
     eval_time = time.perf_counter() - start
@@ -164,7 +165,7 @@ def evaluate_only(algorithm: Any, env: DistClassicRLEnv) -> TrainResult:
         train_time_s=0.0,
         compile_time_s=0.0,
         eval_time_s=eval_time,
-        status="evaluated",
+        status="completed",
         statistics=TrainingStatistics(env.num_envs).summary(),
         eval={k[len("eval_") :]: v for k, v in row.items()},
         curve=curve,
@@ -188,8 +189,9 @@ def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
         f"dist_classicrl: {metrics['algorithm']}{rule} / {metrics['runtime']} / {metrics['env']}"
         f"  [{metrics['status']}]",
     ]
-    if metrics["status"] == "evaluated":
-        lines.append(f"  table          {metrics['init_q_table']} (steps=0: no training)")
+    if metrics["steps"] == 0 and metrics["status"] == "completed":
+        table = metrics["init_q_table"]
+        lines.append(f"  table          {table} (steps=0: evaluated, not trained)")
     else:
         lines += [
             f"  steps          {metrics['steps']:,} over {metrics['num_envs']} envs"

@@ -99,7 +99,7 @@ def plot_sweep_throughput(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
     ax.invert_yaxis()
     for i, (v, row) in enumerate(zip(values, rows, strict=True)):
-        trained = row.get("status") != "evaluated"
+        trained = row.get("steps") != 0  # steps=0: init_q_table evaluated, no training
         label = f" {v:.2f}" if trained else " evaluation only (steps=0)"
         ax.text(v, i, label, va="center", fontsize=8)
     ax.set_xlim(left=0)  # all zero (evaluation only) would centre the axis on 0

@@ -30,7 +30,7 @@ def test_a_built_in_table_plays_the_same_after_loading_into_pettingzoo(tmp_path)
         runs[name] = json.loads((job / "metrics.json").read_text())
     trained = json.loads((built_in / "metrics.json").read_text())["eval"]
     warm = runs["warm"]
-    assert warm["status"] == "evaluated" and warm["steps"] == 0
+    assert warm["status"] == "completed" and warm["steps"] == 0
     assert warm["init_q_table"] == str(table)
     np.testing.assert_array_equal(np.load(tmp_path / "warm" / "q_table.npy"), np.load(table))
     for key in ("win_rate", "loss_rate", "vs_perfect_loss_rate"):

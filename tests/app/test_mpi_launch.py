@@ -83,6 +83,6 @@ def test_an_evaluation_under_mpiexec_is_written_once(tmp_path):
         timeout=240,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("[evaluated]") == 1  # rank 1 evaluated nothing, wrote nothing
+    assert proc.stdout.count("evaluated, not trained") == 1  # rank 1 wrote nothing
     metrics = json.loads((tmp_path / "job" / "metrics.json").read_text())
-    assert metrics["status"] == "evaluated" and metrics["steps"] == 0
+    assert metrics["status"] == "completed" and metrics["steps"] == 0
