@@ -2,16 +2,17 @@
 
 Bad input is reported by `preflight` in one line with exit code 2 before Hydra starts;
 each job then runs `app.job.run_job` and writes its files into Hydra's output directory.
+
+Exit codes: 0 completed, 1 a job failed, 2 bad input, 130 after SIGINT, 143 after
+SIGTERM. During training the runtime's driver handles the signals (the job stops and
+saves); before and after it, a signal ends the command at once.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 import hydra
@@ -31,9 +32,27 @@ def hydra_app(cfg: DictConfig) -> float:
     if metrics["status"] == "other-rank":
         return 0.0
     print(summary_text(metrics, out_dir), flush=True)
-    if metrics["status"] == "interrupted":
-        raise KeyboardInterrupt  # results are saved; stop the sweep as well
+    if metrics["status"] == "interrupted":  # stop the sweep as well
+        saved = "partial results are saved" if metrics["q_table_saved"] else "no table saved"
+        signum = signal.SIGTERM if metrics.get("stop_signal") == "SIGTERM" else signal.SIGINT
+        raise JobEnded(128 + signum, f"interrupted; {saved} in {out_dir} (status: interrupted)")
+    if metrics["status"] == "failed":
+        raise JobEnded(1, f"job failed: {metrics['error'].splitlines()[0]}")
     return metrics["steps_per_s"]
+
+
+class JobEnded(BaseException):
+    """Ends the command with `code` after a job stopped or failed (not an `Exception`:
+    Hydra would print a traceback for one)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _stop_now(signum: int, frame: object) -> None:
+    """Outside training (start-up, Hydra, writing files), a signal ends the command."""
+    raise JobEnded(128 + signum, "interrupted before training; nothing saved")
 
 
 def _mpi_rank() -> int:
@@ -45,41 +64,37 @@ def _mpi_rank() -> int:
 
 
 def _quiet_rank_overrides() -> list[str]:
-    """Ranks other than 0 run the same job but write nothing where the user looks: their
-    Hydra directory is a temporary one, without logs or a config copy."""
+    """Ranks other than 0 run the same job but write nothing: their Hydra directory is
+    the working directory (it exists; nothing is created in it), without logs or a config
+    copy, so a killed rank leaves no directory behind."""
     if _mpi_rank() == 0:
         return []
-    scratch = tempfile.mkdtemp(prefix="dcrl_rank_")
-    atexit.register(shutil.rmtree, scratch, True)
     return [
-        f"hydra.run.dir={scratch}",
+        f"hydra.run.dir={os.getcwd()}",
         "hydra.output_subdir=null",
         "hydra/job_logging=none",
         "hydra/hydra_logging=none",
     ]
 
 
-def _interrupt_on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # the runtime then stops and the job saves its files
-
-
 def main() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stop_now)
     try:
         preflight(sys.argv[1:])
     except ConfigError as exc:
         print(f"dist_classicrl: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    except JobEnded as ended:
+        print(f"dist_classicrl: {ended}", file=sys.stderr)
+        sys.exit(ended.code)
     sys.argv += _quiet_rank_overrides()
     try:
         hydra_app()
-    except KeyboardInterrupt:
-        print(
-            "dist_classicrl: interrupted; the job's partial results are saved "
-            "(status: interrupted)",
-            file=sys.stderr,
-        )
-        sys.exit(130)
+    except JobEnded as ended:
+        if _mpi_rank() == 0:
+            print(f"dist_classicrl: {ended}", file=sys.stderr)
+        sys.exit(ended.code)
 
 
 if __name__ == "__main__":

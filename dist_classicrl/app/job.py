@@ -1,16 +1,20 @@
 """One training job: build the objects from the config, train, write the job's files.
 
 Files (the contract in DESIGN.md): ``metrics.json``, ``q_table.npy`` (float32
-``[n_states, n_actions]``), ``learning_curve.csv`` and ``learning_curve.png``. They are
-written whatever the outcome: ``status`` says ``completed``, ``interrupted`` or
-``failed``.
+``[n_states, n_actions]``), ``learning_curve.csv`` and ``learning_curve.png``.
+
+The files always tell the truth. ``metrics.json`` is written first as ``failed`` with an
+error saying the job has not reported (what stays if the process is killed), and
+replaced at the end. ``q_table.npy`` is written only when a table holds exactly the
+learning counted in ``steps`` (``q_table_saved``); every file goes to a temporary name
+and is renamed, so none is left truncated.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
+import os
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +27,15 @@ from omegaconf import DictConfig, OmegaConf
 from dist_classicrl.app.report import plot_learning_curve, write_csv
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.q_table_file import load_q_table
-from dist_classicrl.runtimes.single import TrainResult, evaluation_row
+from dist_classicrl.runtimes import TrainingJob, WorkerError
+from dist_classicrl.runtimes.driver import evaluate_table
 from dist_classicrl.schedules import Schedule
-from dist_classicrl.stats import TrainingStatistics
+
+#: What ``metrics.json`` says until the job reports: true if it never does.
+NOT_REPORTED = (
+    "the job has not reported a result: it is still running, or its process was killed "
+    "(SIGKILL, the OOM killer, or an MPI rank's death under mpiexec) before it could"
+)
 
 
 def build_wrapper(cfg: DictConfig) -> Callable[[Any], Any] | None:
@@ -77,37 +87,49 @@ def _clean(value: Any) -> Any:
 
 
 def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str, Any]:
-    """Train as `cfg` says and write the job's files into `out_dir`; returns the metrics."""
+    """Train as `cfg` says and write the job's files into `out_dir`; returns the metrics
+    (``status`` ``other-rank`` in an MPI rank that does not write)."""
     algorithm, env, runtime, epsilon, learning_rate = build(cfg)
-    if cfg.steps == 0 and getattr(runtime, "is_secondary_rank", lambda: False)():
+    if cfg.steps == 0 and runtime.is_secondary_rank():
         env.close()  # evaluation only, under ranks you started: rank 0 writes the job
         return {"status": "other-rank"}
-    out_dir.mkdir(parents=True, exist_ok=True)
+    writes = not runtime.is_secondary_rank()
     metrics: dict[str, Any] = {
         "algorithm": algorithm.name,
         "rule": algorithm.rule,
         "runtime": runtime.name,
         "env": env.name,
         "env_config": choices.get("env", env.name),
-        "workers": 1,
+        "workers": runtime.learners,
         "num_envs": env.num_envs,
         "steps": 0,
         "seed": cfg.seed,
         "n_states": env.n_states,
         "n_actions": env.n_actions,
         "status": "failed",
+        "q_table_saved": False,
+        "error": NOT_REPORTED,
     }
     if cfg.get("init_q_table"):
         metrics["init_q_table"] = str(cfg.init_q_table)  # the table the job started from
+    if writes:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "q_table.npy").unlink(missing_ok=True)  # a rerun into the same dir
+        _write_json(out_dir / "metrics.json", metrics)
+    job = TrainingJob(algorithm, env, cfg.steps, epsilon, learning_rate, cfg.seed)
     try:
         if cfg.steps == 0:  # evaluate init_q_table's table in this process, no training
-            result = evaluate_only(algorithm, env)
+            result = evaluate_table(runtime, job)
         else:
-            result = runtime.train(algorithm, env, cfg.steps, epsilon, learning_rate, seed=cfg.seed)
+            result = runtime.train(algorithm, env, cfg.steps, epsilon, learning_rate, cfg.seed)
+    except WorkerError as exc:
+        result = exc.result
+        if result is None:
+            raise
     except Exception:
-        metrics["error"] = traceback.format_exc(limit=-3)
-        _write_json(out_dir / "metrics.json", metrics)
-        np.save(out_dir / "q_table.npy", np.asarray(algorithm.q_values(), dtype=np.float32))
+        if writes:
+            metrics["error"] = traceback.format_exc(limit=-3)
+            _write_json(out_dir / "metrics.json", metrics)
         raise
     finally:
         env.close()
@@ -125,55 +147,45 @@ def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str
             "train_mean_return": result.statistics["mean_return"],
             "eval": result.eval,
             "status": result.status,
+            "q_table_saved": result.q_table is not None,
+            "error": result.error,
+            "stop_signal": result.stop_signal,
             **result.details,
         }
     )
-    np.save(out_dir / "q_table.npy", result.q_table)
-    write_csv(out_dir / "learning_curve.csv", result.curve)
-    plot_learning_curve(
-        result.curve,
-        out_dir / "learning_curve.png",
-        title=f"{algorithm.name} / {runtime.name} / {env.name}",
-        train_label=getattr(env, "training_return_label", "training (epsilon-greedy)"),
-    )
+    if result.q_table is not None:
+        _atomic(out_dir / "q_table.npy", lambda f: np.save(f, result.q_table))
+    if result.curve:
+        _atomic(out_dir / "learning_curve.csv", lambda f: write_csv(f, result.curve))
+        _atomic(
+            out_dir / "learning_curve.png",
+            lambda f: plot_learning_curve(
+                result.curve,
+                f,
+                title=f"{algorithm.name} / {runtime.name} / {env.name}",
+                train_label=getattr(env, "training_return_label", "training (epsilon-greedy)"),
+            ),
+        )
+    _atomic(out_dir / "config.yaml", lambda f: f.write_text(OmegaConf.to_yaml(cfg)))
     _write_json(out_dir / "metrics.json", metrics)
-    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     return metrics
 
 
-def evaluate_only(algorithm: Any, env: DistClassicRLEnv) -> TrainResult:
-    """``steps=0``: the greedy evaluation of the loaded table, as a one-point result
-    (status ``completed`` with 0 steps, as DESIGN.md's statuses allow; no worker or rank
-    is started)."""
-    start = time.perf_counter()
-    row = evaluation_row(env, algorithm.q_values(), algorithm.discount)
-    eval_time = time.perf_counter() - start
-    curve = [
-        {
-            "step": 0,
-            "train_time_s": 0.0,
-            "epsilon": algorithm.epsilon,
-            "learning_rate": algorithm.learning_rate,
-            "episodes": 0,
-            "train_mean_return": float("nan"),
-            **row,
-        }
-    ]
-    return TrainResult(
-        q_table=np.array(algorithm.q_values(), dtype=np.float32),
-        steps=0,
-        train_time_s=0.0,
-        compile_time_s=0.0,
-        eval_time_s=eval_time,
-        status="completed",
-        statistics=TrainingStatistics(env.num_envs).summary(),
-        eval={k[len("eval_") :]: v for k, v in row.items()},
-        curve=curve,
-    )
+def _atomic(path: Path, write: Callable[[Path], Any]) -> None:
+    """`write` into a temporary name beside `path`, flush it to disk, then rename it: a
+    full disk or a kill leaves the old file or none, never a truncated one."""
+    temporary = path.with_name(f".{path.stem}.part{path.suffix}")
+    try:
+        write(temporary)
+        with open(temporary, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(_clean(data), indent=2) + "\n")
+    _atomic(path, lambda f: f.write_text(json.dumps(_clean(data), indent=2) + "\n"))
 
 
 def _rate(per_s: float) -> str:
@@ -231,6 +243,11 @@ def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
             f"  terminated     {ev['terminated_rate']:.0%} of {int(ev['episodes']):,} sampled "
             "greedy episodes ended before the time limit"
         )
-    lines.append(f"  mean return    {ev.get('mean_return', float('nan')):.4f} (greedy)")
+    if ev:
+        lines.append(f"  mean return    {ev.get('mean_return', float('nan')):.4f} (greedy)")
+    if metrics.get("error"):
+        lines.append(f"  error          {metrics['error'].splitlines()[0]}")
+    if not metrics["q_table_saved"]:
+        lines.append("  q_table.npy    not saved: no table holds exactly the learning counted")
     lines.append(f"  outputs        {out_dir}")
     return "\n".join(lines)

@@ -119,9 +119,10 @@ def check_job(overrides: list[str]) -> None:
         target = _first_line(str(exc)).removeprefix("Error in call to target ").rstrip(":")
         reason = _first_line(str(cause)) if cause else _first_line(str(exc))
         raise ConfigError(f"cannot build {target}: {reason}") from None
-    env.close()
-    if hasattr(runtime, "check_compatible"):
-        runtime.check_compatible(algorithm)
+    try:
+        runtime.check_compatible(algorithm, env)
+    finally:
+        env.close()
 
 
 def preflight(argv: list[str]) -> None:

@@ -8,42 +8,50 @@ Starting
     them; rank 0 writes the result back and the calling process writes the job's files,
     once. ``python -m mpi4py`` makes an exception in any rank abort every rank (MPICH
     otherwise leaves the others waiting in the next collective forever), and the launcher
-    is bounded by ``runtime.timeout_s``.
+    is bounded by ``runtime.timeout_s``. Ranks started by you (``mpiexec -n N python -m
+    mpi4py -m dist_classicrl.run runtime=distributed``) run the same learner loop.
 
 Synchronisation (``sync=allreduce``)
     Every rank steps its own ``env.num_envs`` envs, learns into its own table and counts
-    its updates per entry. Every `sync_every` of its steps all ranks combine their changes
-    since the last synchronisation with one ``Allreduce`` of ``[k_r * (Q_r - base), k_r]``:
-    each entry moves to ``base + sum_r k_r (Q_r - base) / sum_r k_r``, the visit-weighted
-    mean of the ranks' changes. An entry one rank learned keeps that rank's change in full;
-    an entry all ranks learned moves by their average, not their sum (a sum counts a shared
-    target R times and oscillates). Only the changed entries travel (`SparseExchange`).
+    its updates per entry. At the end of every round all ranks combine their changes
+    since the last synchronisation: each entry moves to
+    ``base + sum_r k_r (Q_r - base) / sum_r k_r``, the visit-weighted mean of the ranks'
+    changes. An entry one rank learned keeps that rank's change in full; an entry all
+    ranks learned moves by their average, not their sum (a sum counts a shared target R
+    times and oscillates). Only the changed entries travel (`SparseExchange`).
 
-Balanced rounds
-    A round is ``sync_every`` steps per rank on average; its steps are split between the
-    ranks in proportion to their speed in the previous rounds (`allot`, `rebalance`), so a
-    rank on a slower core (measured: one vCPU of this machine runs ~12% slower) does not
-    make the others wait in every collective. All ranks compute the same split from the
-    numbers they gathered, so they agree on every round and on when the budget is spent,
-    exactly.
+Rounds
+    A round is ``sync_every`` steps per rank on average, and at most about
+    `TARGET_ROUND_S` of compute at the speed the ranks measured in the last round, so
+    that a stop request (which travels with the step counts) is seen within a fraction of
+    a second whatever ``sync_every`` is. Its steps are split between the ranks in
+    proportion to their speed (`allot`, `rebalance`), so a rank on a slower core
+    (measured: one vCPU of this machine runs ~12% slower) does not make the others wait.
+    All ranks compute the same split from the numbers they gathered, so they agree on
+    every round and on when the budget is spent, exactly.
 
 Synchronisation (``sync=param_server``, the seed's parameter server)
     At the same moments every rank sends its table and its update counts to rank 0
-    (``Gather``); rank 0 replays the ranks' updates in rank order with the parallel
-    runtime's rule (an entry rank r updated k times becomes
-    ``Q_r + (1 - lr)^k (merged - base)``) and sends the merged table back (``Bcast``).
-    Rank 0 carries all the traffic: its link is the bottleneck as ranks grow.
+    (``Gather``); rank 0 replays the ranks' updates in rank order (`merge.replay_updates`)
+    and sends the merged table back (``Bcast``). Rank 0 carries all the traffic: its link
+    is the bottleneck as ranks grow.
 
-Interrupts
-    Ctrl+C (or SIGTERM to the app) reaches the ranks as one SIGINT through mpiexec; every
-    rank stops at the next synchronisation, where the request travels with the step
-    counts, and rank 0's result is saved with ``status: interrupted``.
+Stopping and failing
+    SIGINT or SIGTERM in any rank (mpiexec forwards both) stops every rank at the end of
+    the round; rank 0 reports what the ranks combined, ``status: interrupted``. When the
+    app started the ranks, it forwards its own signals to mpiexec, the ranks watch the app
+    (`lifetime.ProcessWatch`) and stop cleanly if it dies, and a rank that dies or raises
+    ends the job as failed with its rank and cause. MPICH's per-node file in /dev/shm is
+    unlinked as soon as every rank has mapped it (`lifetime.unlink_mpich_segments`), so an
+    abort cannot leak it.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,17 +66,34 @@ from numba import njit
 from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import ConfigError, check_positive_int
+from dist_classicrl.runtimes.base import Outcome, Runtime
+from dist_classicrl.runtimes.capacity import check_memory, check_process_count
+from dist_classicrl.runtimes.driver import (
+    FIRST_CHUNK_BATCHES,
+    Coordinator,
+    Learner,
+    Session,
+    warm_up,
+)
+from dist_classicrl.runtimes.lifetime import (
+    ProcessWatch,
+    describe_exit,
+    unlink_mpich_segments,
+)
 from dist_classicrl.runtimes.loop import TrainingLoop
-from dist_classicrl.runtimes.parallel import WorkerError, replay_updates
+from dist_classicrl.runtimes.merge import compile_replay_updates, replay_updates
 from dist_classicrl.runtimes.replay import replay_details
-from dist_classicrl.runtimes.single import TrainResult, curve_from_snapshots
-from dist_classicrl.schedules import Schedule
 
 SYNC_MODES = ("allreduce", "param_server")
 #: Per-rank numbers exchanged at every synchronisation: steps done, episodes, return sum,
 #: squared-return sum, length sum, stop request, compute seconds and steps of the round.
 TOTALS = 8
 DONE, STOP, ROUND_SECONDS, ROUND_STEPS = 0, 5, 6, 7
+#: Seconds of compute a round may last at the ranks' measured speed.
+TARGET_ROUND_S = 0.2
+#: The app's pid, for ranks it started: they stop when it is gone.
+APP_PID_VARIABLE = "DCRL_APP_PID"
+POLL_S = 0.05
 
 
 def allot(round_steps: int, weights: np.ndarray) -> np.ndarray:
@@ -98,7 +123,19 @@ def mpiexec_path() -> Path:
     return Path(sys.executable).parent / "mpiexec"
 
 
-class DistributedRuntime:
+def _under_mpi() -> bool:
+    """True when this process is one of several MPI ranks (started by mpiexec or srun)."""
+    if not any(
+        k in os.environ
+        for k in ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_PROCID")
+    ):
+        return False
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD.Get_size() > 1
+
+
+class DistributedRuntime(Runtime):
     """MPI ranks through mpi4py (module docstring)."""
 
     name = "distributed"
@@ -113,9 +150,9 @@ class DistributedRuntime:
         fused: bool = True,
         timeout_s: float = 3600.0,
     ) -> None:
+        super().__init__(eval_points, progress, fused)
         check_positive_int("runtime.ranks", ranks)
         check_positive_int("runtime.sync_every", sync_every)
-        check_positive_int("runtime.eval_points", eval_points)
         if sync not in SYNC_MODES:
             raise ConfigError(
                 f"runtime.sync={sync!r} is unknown: allowed are {', '.join(SYNC_MODES)}"
@@ -123,78 +160,45 @@ class DistributedRuntime:
         if timeout_s <= 0:
             raise ConfigError(f"runtime.timeout_s={timeout_s} must be > 0")
         self.ranks, self.sync, self.sync_every = ranks, sync, sync_every
-        self.eval_points, self.progress, self.fused = eval_points, progress, fused
         self.timeout_s = timeout_s
 
-    @staticmethod
-    def is_secondary_rank() -> bool:
-        """True in a rank other than 0 of ranks you started (``mpiexec -n N python -m
-        dist_classicrl.run ...``): rank 0 alone writes the job's files."""
+    @property
+    def learners(self) -> int:
+        if _under_mpi():
+            from mpi4py import MPI
+
+            return MPI.COMM_WORLD.Get_size()
+        return self.ranks
+
+    def is_secondary_rank(self) -> bool:
         if not _under_mpi():
             return False
         from mpi4py import MPI
 
         return MPI.COMM_WORLD.Get_rank() != 0
 
-    def check_compatible(self, algorithm: BaseAlgorithm) -> None:
+    def check_compatible(self, algorithm: BaseAlgorithm, env: DistClassicRLEnv) -> None:
         if self.ranks > 1 and not _under_mpi() and not mpiexec_path().exists():
             raise ConfigError(
                 f"runtime=distributed needs {mpiexec_path()}: install the "
                 "mpich wheel (pip install mpich) into this environment"
             )
+        ranks = self.learners
+        check_process_count("runtime.ranks", ranks)
+        size = env.n_states * env.n_actions
+        # per rank: its table and base (float32), visit counts (int32), the exchange's
+        # message (3 int32 per entry), what it receives (3 per entry per rank) and two
+        # float64 accumulators; rank 0 also keeps the snapshots
+        per_rank = size * (4 * 2 + 4 + 12 + 12 * ranks + 16)
+        needed = ranks * per_rank + (self.eval_points - 1) * size * 4
+        check_memory(needed, f"runtime=distributed with {ranks} ranks ({size:,} table entries)")
 
-    def train(
-        self,
-        algorithm: BaseAlgorithm,
-        env: DistClassicRLEnv,
-        steps: int,
-        epsilon: Schedule,
-        learning_rate: Schedule,
-        seed: int | None = None,
-    ) -> TrainResult:
-        check_positive_int("steps", steps)
+    def execute(self, session: Session) -> Outcome | None:
         if _under_mpi() or self.ranks == 1:
             from mpi4py import MPI
 
-            return train_spmd(
-                MPI.COMM_WORLD, self, algorithm, env, steps, epsilon, learning_rate, seed
-            )
-        self.check_compatible(algorithm)
-        return self._launch(algorithm, env, steps, epsilon, learning_rate, seed)
-
-    def _launch(self, algorithm, env, steps, epsilon, learning_rate, seed) -> TrainResult:
-        with tempfile.TemporaryDirectory(prefix="dcrl_mpi_") as tmp:
-            spec = Path(tmp) / "job.pkl"
-            spec.write_bytes(
-                pickle.dumps((self, algorithm, env, steps, epsilon, learning_rate, seed))
-            )
-            bin_dir = str(Path(sys.executable).parent)  # Spawn and helpers need it on PATH
-            child_env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
-            cmd = [
-                str(mpiexec_path()),
-                "-n",
-                str(self.ranks),
-                sys.executable,
-                "-m",
-                "mpi4py",
-                "-m",
-                "dist_classicrl.runtimes.mpi_job",
-                tmp,
-            ]
-            stderr = _run_forwarding_interrupts(cmd, child_env, self.timeout_s, self.ranks)
-            result_file = Path(tmp) / "result.pkl"
-            returncode, stderr = stderr
-            if returncode != 0 or not result_file.exists():
-                tail = "\n".join(stderr.strip().splitlines()[-25:])
-                raise WorkerError(
-                    f"mpiexec with {self.ranks} ranks failed (exit code {returncode}):\n{tail}"
-                )
-            if stderr:
-                sys.stderr.write(stderr)
-            result, q_table = pickle.loads(result_file.read_bytes())
-        algorithm.load_q_values(q_table)
-        algorithm.step_count += result.steps
-        return result
+            return run_rank(MPI.COMM_WORLD, self, session)
+        return _launch(self, session)
 
 
 @njit(cache=True)
@@ -293,68 +297,8 @@ class SparseExchange:
         return 3 * n * 4 + header.nbytes
 
 
-def _run_forwarding_interrupts(
-    cmd: list[str], env: dict, timeout_s: float, ranks: int
-) -> tuple[int, str]:
-    """Run mpiexec in its own session; Ctrl+C or SIGTERM here is forwarded to it as one
-    SIGINT (mpiexec passes it to the ranks, which stop at their next synchronisation and
-    save; a second SIGINT would make mpiexec abort them). Returns (exit code, stderr)."""
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=sys.stdout, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    forwarded = []
-
-    def forward(signum: int, frame: object) -> None:
-        if not forwarded:
-            forwarded.append(signum)
-            proc.send_signal(signal.SIGINT)
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        _, stderr = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise WorkerError(
-            f"the {ranks} MPI ranks did not finish within runtime.timeout_s={timeout_s}"
-        ) from None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return proc.returncode, stderr
-
-
-def _under_mpi() -> bool:
-    """True when this process is one of several MPI ranks (started by mpiexec or srun)."""
-    if not any(
-        k in os.environ
-        for k in ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_PROCID")
-    ):
-        return False
-    from mpi4py import MPI
-
-    return MPI.COMM_WORLD.Get_size() > 1
-
-
-def train_spmd(
-    comm: Any,
-    runtime: DistributedRuntime,
-    algorithm: BaseAlgorithm,
-    env: DistClassicRLEnv,
-    steps: int,
-    epsilon: Schedule,
-    learning_rate: Schedule,
-    seed: int | None,
-) -> TrainResult:
-    """Every rank runs this; rank 0's return value is the job's result."""
-    from mpi4py import MPI
-
-    rank, size = comm.Get_rank(), comm.Get_size()
-    rank_seed = int(np.random.SeedSequence([seed or 0, rank, 7]).generate_state(1)[0])
-    algorithm.reseed(rank_seed)
-    loop = TrainingLoop(algorithm, env, fused=runtime.fused)
-    compile_start = time.perf_counter()
-    loop.warm_up()
+def _compile_exchange() -> None:
+    """Compile (or load) the exchange kernels before the first round."""
     pack_changes(
         np.zeros(3, np.int32), *(np.zeros(1, np.float32) for _ in range(2)), np.ones(1, np.int32)
     )
@@ -364,134 +308,318 @@ def train_spmd(
         np.ones(1, np.int64),
         *(np.zeros(1) for _ in range(2)),
     )
-    replay_updates(*(np.zeros(1, np.float32) for _ in range(4)), 0.5)
-    compile_time = comm.allreduce(time.perf_counter() - compile_start, op=MPI.MAX)
-    loop.start(rank_seed)
 
-    weights = np.full(size, 1.0 / size)  # each rank's share of a round's steps
-    rank_totals = np.zeros((size, TOTALS))
-    base = np.array(algorithm.q_values(), dtype=np.float32)
-    algorithm.load_q_values(base)
-    visits = algorithm.count_visits()
-    if runtime.sync == "allreduce":
-        exchange = SparseExchange(comm, base.size)
-    else:
-        send = np.empty((2, base.size), dtype=np.float32)  # float32: half the bytes
-        gathered = np.empty((size, 2, base.size), dtype=np.float32) if rank == 0 else None
-    totals = np.zeros(TOTALS)  # this rank's numbers (TOTALS)
-    global_totals = np.zeros(TOTALS)  # their sums over the ranks
-    bytes_sent = 0
-    table_is_view = np.shares_memory(algorithm.q_values(), algorithm.q_values())
-    stop_requested = []
-    previous_handler = signal.signal(signal.SIGINT, lambda *_: stop_requested.append(1))
-    status = "completed"
-    eval_every = steps / runtime.eval_points
-    next_eval = eval_every
-    snapshots: list[tuple[int, np.ndarray, np.ndarray, float]] = []
-    comm_time = train_time = 0.0
-    done = syncs = 0
-    comm.Barrier()
-    start = time.perf_counter()
-    while int(global_totals[DONE]) < steps:
-        # A round is `sync_every` steps per rank, split by speed: a rank on a slower core
-        # gets fewer steps, so that the ranks reach the collective together.
-        round_steps = min(size * runtime.sync_every, steps - int(global_totals[DONE]))
-        take = int(allot(round_steps, weights)[rank])
-        global_step = int(global_totals[DONE])
-        algorithm.epsilon = epsilon(global_step)
-        algorithm.learning_rate = learning_rate(global_step)
-        round_start = time.perf_counter()
-        if take > 0:
-            loop.run(take)
-            done += take
+
+class _RankCoordinator(Coordinator):
+    """One rank: learns its share of a round, then synchronises with every rank (the
+    stop request and the step counts travel with the tables)."""
+
+    def __init__(self, comm: Any, runtime: DistributedRuntime, session: Session, loop) -> None:
+        self.comm, self.runtime, self.session, self.loop = comm, runtime, session, loop
+        self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        self.steps = session.job.steps
+        algorithm = loop.algorithm
+        self.base = np.array(algorithm.q_values(), dtype=np.float32)
+        algorithm.load_q_values(self.base)
+        self.visits = algorithm.count_visits()
+        self.table_is_view = np.shares_memory(algorithm.q_values(), algorithm.q_values())
+        if runtime.sync == "allreduce":
+            self.exchange = SparseExchange(comm, self.base.size)
+        else:
+            self.send = np.empty((2, self.base.size), dtype=np.float32)  # float32: half
+            shape = (self.size, 2, self.base.size)
+            self.gathered = np.empty(shape, dtype=np.float32) if self.rank == 0 else None
+        self.weights = np.full(self.size, 1.0 / self.size)  # each rank's share of a round
+        self.rank_totals = np.zeros((self.size, TOTALS))
+        self.totals = np.zeros(TOTALS)  # this rank's numbers (TOTALS)
+        self.global_totals = np.zeros(TOTALS)  # their sums over the ranks
+        self.snapshots: list = []
+        self.comm_time = 0.0
+        self.bytes_sent = 0
+        self.syncs = 0
+        self.taken = 0
+        self.start = self.round_start = time.perf_counter()
+        self.round_done = 0  # this rank's steps when the round began
+        self.round_end = 0
+        self._plan_round(0)
+
+    @property
+    def global_done(self) -> int:
+        return int(self.global_totals[DONE])
+
+    def global_step(self, done: int) -> int:
+        return self.global_done
+
+    def boundary(self, done: int) -> int:
+        return self.round_end
+
+    def _plan_round(self, done: int) -> None:
+        """This rank's share of the next round (the same computation on every rank)."""
+        remaining = self.steps - self.global_done
+        seconds, steps = self.rank_totals[:, ROUND_SECONDS], self.rank_totals[:, ROUND_STEPS]
+        if (seconds > 0).all() and (steps > 0).all():
+            cap = int((steps / seconds).sum() * TARGET_ROUND_S)
+        else:  # no speed measured yet: a short first round
+            cap = self.size * self.loop.env.num_envs * FIRST_CHUNK_BATCHES
+        round_steps = min(self.size * self.runtime.sync_every, remaining, max(cap, self.size))
+        take = int(allot(round_steps, self.weights)[self.rank])
+        self.round_done, self.round_end = done, done + take
+        self.round_start = time.perf_counter()
+
+    def combine(self, done: int, stopping: bool) -> bool:
+        algorithm = self.loop.algorithm
         sync_start = time.perf_counter()
         private = algorithm.q_values().reshape(-1)
-        totals[:] = (
+        self.totals[:] = (
             done,
-            *loop.stats.totals(),
-            float(bool(stop_requested)),
-            sync_start - round_start,
-            take,
+            *self.loop.stats.totals(),
+            float(stopping),
+            sync_start - self.round_start,
+            done - self.round_done,
         )
-        if runtime.sync == "allreduce":
-            bytes_sent += exchange.synchronise(
-                private, base.reshape(-1), visits.reshape(-1), totals, global_totals
+        # The step counts are global totals over ranks; DONE sums every rank's `done`.
+        if self.runtime.sync == "allreduce":
+            self.bytes_sent += self.exchange.synchronise(
+                private,
+                self.base.reshape(-1),
+                self.visits.reshape(-1),
+                self.totals,
+                self.global_totals,
             )
-            if not table_is_view:  # the list variant's q_values() is a copy
-                algorithm.load_q_values(base)
-            rank_totals = exchange.rank_totals
-        else:  # param_server: rank 0 replays every rank's updates in rank order
-            send[0] = private
-            send[1] = visits.reshape(-1)
-            visits[...] = 0
-            comm.Gather(send, gathered, root=0)
-            if rank == 0:
-                merged = base.reshape(-1).copy()
-                for r in range(size):
-                    replay_updates(
-                        merged,
-                        gathered[r, 0],
-                        base.reshape(-1),
-                        gathered[r, 1],
-                        1.0 - algorithm.learning_rate,
-                    )
-                base.reshape(-1)[:] = merged
-            comm.Bcast(base, root=0)
-            comm.Allgather(totals, rank_totals)
-            global_totals[:] = rank_totals.sum(axis=0)
-            algorithm.load_q_values(base)
-            bytes_sent += send.nbytes + totals.nbytes + base.nbytes
-        comm_time += time.perf_counter() - sync_start
-        syncs += 1
-        weights = rebalance(weights, rank_totals)
+            if not self.table_is_view:  # the list variant's q_values() is a copy
+                algorithm.load_q_values(self.base)
+            self.rank_totals = self.exchange.rank_totals.copy()
+        else:
+            self._parameter_server(private)
+        self.comm_time += time.perf_counter() - sync_start
+        self.syncs += 1
+        self.weights = rebalance(self.weights, self.rank_totals)
+        self._snapshot_if_due()
+        if self.rank == 0:
+            self.session.progress(self.global_done)
+        if self.global_totals[STOP] > 0 or self.global_done >= self.steps:
+            return False
+        self._plan_round(done)
+        return True
+
+    def _parameter_server(self, private: np.ndarray) -> None:
+        """Rank 0 replays every rank's updates in rank order and sends the result back."""
+        algorithm, base = self.loop.algorithm, self.base.reshape(-1)
+        self.send[0] = private
+        self.send[1] = self.visits.reshape(-1)
+        self.visits[...] = 0
+        self.comm.Gather(self.send, self.gathered, root=0)
+        if self.rank == 0:
+            merged = base.copy()
+            for r in range(self.size):
+                replay_updates(
+                    merged,
+                    self.gathered[r, 0],
+                    base,
+                    self.gathered[r, 1],
+                    1.0 - algorithm.learning_rate,
+                )
+            base[:] = merged
+        self.comm.Bcast(self.base, root=0)
+        self.comm.Allgather(self.totals, self.rank_totals)
+        self.global_totals[:] = self.rank_totals.sum(axis=0)
+        algorithm.load_q_values(self.base)
+        self.bytes_sent += self.send.nbytes + self.totals.nbytes + self.base.nbytes
+
+    def _snapshot_if_due(self) -> None:
+        """Rank 0 keeps a copy of the combined table at each evaluation point it passed
+        (evaluated after training, so the other ranks never wait for an evaluation)."""
         now = time.perf_counter()
-        while rank == 0 and global_totals[0] >= next_eval - 0.5 and global_totals[0] < steps:
-            snapshots.append(
+        while (
+            self.rank == 0
+            and self.global_done < self.steps
+            and self.session.eval_due(self.global_done, self.taken)
+        ):
+            self.snapshots.append(
                 (
-                    int(global_totals[0]),
-                    base.copy(),
-                    global_totals[1:5].copy(),
-                    now - start,
+                    self.global_done,
+                    self.base.copy(),
+                    self.global_totals[1:5].copy(),
+                    now - self.start,
                 )
             )
-            next_eval += eval_every
-        if global_totals[STOP] > 0:  # some rank was interrupted: every rank stops here
-            status = "interrupted"
-            break
-    signal.signal(signal.SIGINT, previous_handler)
-    train_time = time.perf_counter() - start
-    comm_times = comm.gather(comm_time, root=0)
-    bytes_per_sync = comm.gather(bytes_sent / max(syncs, 1), root=0)
+            self.taken += 1
+
+
+def run_rank(comm: Any, runtime: DistributedRuntime, session: Session) -> Outcome | None:
+    """Every rank runs this; rank 0's return value is the job's outcome."""
+    from mpi4py import MPI
+
+    job = session.job
+    rank, size = comm.Get_rank(), comm.Get_size()
+    if size > 1:
+        unlink_mpich_segments(comm)
+    rank_seed = int(np.random.SeedSequence([job.seed or 0, rank, 7]).generate_state(1)[0])
+    job.algorithm.reseed(rank_seed)
+    loop = TrainingLoop(job.algorithm, job.env, fused=runtime.fused)
+    try:
+        compile_time = warm_up(session, loop, _compile_exchange, compile_replay_updates)
+    except KeyboardInterrupt:  # stopped while compiling: the ranks agree at the first round
+        session.stop.request(signal.SIGINT)
+        compile_time = 0.0
+    compile_time = comm.allreduce(compile_time, op=MPI.MAX)
+    loop.start(rank_seed)
+    app = os.environ.get(APP_PID_VARIABLE)
+    watch = ProcessWatch(int(app)) if app else None
+
+    def stop() -> bool:
+        return session.stop.requested or (watch is not None and not watch.alive())
+
+    coordinator = _RankCoordinator(comm, runtime, session, loop)
+    comm.Barrier()
+    coordinator.start = coordinator.round_start = time.perf_counter()
+    learner = Learner(loop, job, coordinator, stop)
+    learner.run()
+    train_time = time.perf_counter() - coordinator.start
+    if watch is not None:
+        watch.close()
+    done = learner.done
+    comm_times = comm.gather(coordinator.comm_time, root=0)
+    bytes_per_sync = comm.gather(coordinator.bytes_sent / max(coordinator.syncs, 1), root=0)
     rank_rates = comm.gather(done / train_time if train_time > 0 else float("nan"), root=0)
     rank_replays = comm.gather(loop.replay_counts(), root=0)
+    job.algorithm.step_count += coordinator.global_done
     if rank != 0:
-        return None  # type: ignore[return-value]
-    final = base.copy()
-    snapshots.append((int(global_totals[0]), final, global_totals[1:5].copy(), train_time))
-    curve, eval_time, statistics, final_eval = curve_from_snapshots(
-        snapshots, env, epsilon, learning_rate, algorithm.discount
-    )
-    comm_share = float(np.mean(comm_times)) / train_time if train_time > 0 else float("nan")
-    return TrainResult(
-        final,
-        int(global_totals[0]),
-        train_time,
-        compile_time,
-        eval_time,
-        status,
-        statistics,
-        final_eval,
-        curve,
+        return None
+    comm_time = float(np.mean(comm_times))
+    steps = coordinator.global_done
+    return Outcome(
+        q_table=coordinator.base.copy() if steps > 0 else None,
+        steps=steps,
+        totals=coordinator.global_totals[1:5].copy(),
+        train_time_s=train_time,
+        compile_time_s=compile_time,
+        snapshots=coordinator.snapshots,
         workers=size,
         details={
             "ranks": size,
             "sync": runtime.sync,
             "sync_every": runtime.sync_every,
-            "comm_time_s": float(np.mean(comm_times)),
-            "comm_share": comm_share,
+            "comm_time_s": comm_time,
+            "comm_share": comm_time / train_time if train_time > 0 else float("nan"),
             "bytes_per_sync": int(np.mean(bytes_per_sync)),
-            "syncs": syncs,
+            "syncs": coordinator.syncs,
             "per_rank_steps_per_s": [float(r) for r in rank_rates],
-            **replay_details(algorithm.replay, np.array(rank_replays)),
+            **replay_details(job.algorithm.replay, np.array(rank_replays)),
         },
     )
+
+
+def _launch(runtime: DistributedRuntime, session: Session) -> Outcome:
+    """Start the ranks with mpiexec, watch them, forward stop requests; rank 0's outcome
+    comes back through the job directory, which is removed on every path."""
+    job_dir = Path(tempfile.mkdtemp(prefix="dcrl_mpi_"))
+    try:
+        (job_dir / "job.pkl").write_bytes(pickle.dumps((runtime, session.job)))
+        bin_dir = str(Path(sys.executable).parent)  # Spawn and helpers need it on PATH
+        child_env = {
+            **os.environ,
+            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+            APP_PID_VARIABLE: str(os.getpid()),
+        }
+        cmd = [
+            str(mpiexec_path()),
+            "-n",
+            str(runtime.ranks),
+            sys.executable,
+            "-m",
+            "mpi4py",
+            "-m",
+            "dist_classicrl.runtimes.mpi_job",
+            str(job_dir),
+        ]
+        returncode = _run_mpiexec(cmd, child_env, job_dir, runtime, session)
+        result_file = job_dir / "result.pkl"
+        stdout = (job_dir / "stdout.txt").read_text(errors="replace")
+        stderr = (job_dir / "stderr.txt").read_text(errors="replace")
+        if returncode == 0 and result_file.exists():
+            sys.stdout.write(stdout)
+            sys.stderr.write(stderr)
+            outcome = pickle.loads(result_file.read_bytes())
+            if outcome.q_table is not None:
+                session.job.algorithm.load_q_values(outcome.q_table)
+            session.job.algorithm.step_count += outcome.steps
+            return outcome
+        if session.stop.requested and returncode is not None:  # stopped before reporting
+            return Outcome(None, 0, np.zeros(4), 0.0, 0.0, workers=runtime.ranks)
+        # MPICH writes its banner about a dead rank to stdout
+        error = _rank_failure(job_dir, stderr + stdout, returncode, runtime)
+        return Outcome(None, 0, np.zeros(4), 0.0, 0.0, workers=runtime.ranks, error=error)
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
+
+
+def _run_mpiexec(
+    cmd: list[str], env: dict, job_dir: Path, runtime: DistributedRuntime, session: Session
+) -> int | None:
+    """Run mpiexec in its own session (a terminal's Ctrl+C reaches only this process):
+    forward a stop request as one SIGINT (mpiexec passes it to the ranks, which stop at
+    the end of the round and report), a second SIGINT as a second one (mpiexec then
+    aborts them), and end it after ``runtime.timeout_s``. Returns mpiexec's exit code."""
+    with open(job_dir / "stdout.txt", "w") as stdout, open(job_dir / "stderr.txt", "w") as stderr:
+        proc = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
+    forwarded = 0
+    deadline = time.monotonic() + runtime.timeout_s
+    killed_at: float | None = None
+    try:
+        while proc.poll() is None:
+            time.sleep(POLL_S)
+            wanted = 2 if session.stop.hard else 1 if session.stop.requested else 0
+            while forwarded < wanted:
+                proc.send_signal(signal.SIGINT)
+                forwarded += 1
+            if forwarded >= 2 and killed_at is None:
+                killed_at = time.monotonic() + 1.0
+            if time.monotonic() > deadline or (killed_at and time.monotonic() > killed_at):
+                break
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # mpiexec's group; its proxy ends the ranks
+            proc.wait()
+    if time.monotonic() > deadline and not session.stop.requested:
+        return None
+    return proc.returncode
+
+
+_BANNER_PID = re.compile(r"PID (\d+) RUNNING AT")
+_BANNER_CODE = re.compile(r"EXIT CODE: (\d+)")
+_BANNER_SIGNAL = re.compile(r"EXIT STRING: .*\(signal (\d+)\)")
+_RANK_FAILED = re.compile(r"^dist_classicrl: (rank \d+ .*)$", re.MULTILINE)
+
+
+def _rank_failure(job_dir: Path, stderr: str, returncode: int | None, runtime) -> str:
+    """The error of a distributed job whose ranks did not report: the rank that raised
+    (its own line), or the rank that died (MPICH's banner names its pid)."""
+    if returncode is None:
+        return (
+            f"the {runtime.ranks} MPI ranks did not finish within "
+            f"runtime.timeout_s={runtime.timeout_s}"
+        )
+    raised = _RANK_FAILED.search(stderr)
+    if raised:
+        return raised.group(1) + _tail(stderr[raised.end() :])
+    pids = {}
+    for pid_file in job_dir.glob("rank*.pid"):
+        pids[pid_file.read_text().strip()] = pid_file.stem.removeprefix("rank")
+    pid = _BANNER_PID.search(stderr)
+    if pid:
+        rank = pids.get(pid.group(1), "?")
+        signum, code = _BANNER_SIGNAL.search(stderr), _BANNER_CODE.search(stderr)
+        if signum:
+            cause = describe_exit(-int(signum.group(1)))
+        else:
+            cause = describe_exit(int(code.group(1)) if code else returncode)
+        return f"rank {rank} (pid {pid.group(1)}) died: {cause}"
+    return (
+        f"mpiexec with {runtime.ranks} ranks failed ({describe_exit(returncode)}):{_tail(stderr)}"
+    )
+
+
+def _tail(text: str, lines: int = 12) -> str:
+    kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
+    return ("\n" + "\n".join(kept)) if kept else ""

@@ -2,28 +2,50 @@
 
     mpiexec -n N python -m mpi4py -m dist_classicrl.runtimes.mpi_job DIR
 
-Every rank loads ``DIR/job.pkl`` and trains; rank 0 writes ``DIR/result.pkl``.
+Every rank loads ``DIR/job.pkl``, writes its pid to ``DIR/rank<r>.pid`` (so that the app
+can name a rank that dies) and runs the driver's learners; rank 0 writes the outcome to
+``DIR/result.pkl``. A rank that raises says so in one line naming its rank and aborts
+every rank. If the app that started the ranks is gone, rank 0 removes DIR instead.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
+import shutil
 import sys
 from pathlib import Path
 
 from mpi4py import MPI
 
-from dist_classicrl.runtimes.distributed import train_spmd
+from dist_classicrl.runtimes.distributed import APP_PID_VARIABLE
+from dist_classicrl.runtimes.driver import format_failure, run_learners
+from dist_classicrl.runtimes.lifetime import ProcessWatch
 
 
 def main(job_dir: str) -> None:
-    runtime, algorithm, env, steps, epsilon, learning_rate, seed = pickle.loads(
-        (Path(job_dir) / "job.pkl").read_bytes()
-    )
+    directory = Path(job_dir)
     comm = MPI.COMM_WORLD
-    result = train_spmd(comm, runtime, algorithm, env, steps, epsilon, learning_rate, seed)
-    if comm.Get_rank() == 0:
-        (Path(job_dir) / "result.pkl").write_bytes(pickle.dumps((result, result.q_table)))
+    rank = comm.Get_rank()
+    (directory / f"rank{rank}.pid").write_text(str(os.getpid()))
+    runtime, job = pickle.loads((directory / "job.pkl").read_bytes())
+    try:
+        _, outcome = run_learners(runtime, job)
+    except Exception:
+        error = format_failure(f"rank {rank} (pid {os.getpid()})")
+        print(f"dist_classicrl: {error}", file=sys.stderr, flush=True)
+        comm.Abort(1)
+        return
+    if rank != 0:
+        return
+    app = ProcessWatch(int(os.environ.get(APP_PID_VARIABLE, os.getppid())))
+    if app.alive():
+        temporary = directory / "result.pkl.part"
+        temporary.write_bytes(pickle.dumps(outcome))
+        temporary.rename(directory / "result.pkl")
+    else:  # nobody will read it: leave nothing behind
+        shutil.rmtree(directory, ignore_errors=True)
+    app.close()
 
 
 if __name__ == "__main__":

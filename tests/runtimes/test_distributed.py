@@ -39,7 +39,9 @@ def test_ranks_learn_exactly_the_budget_and_report_communication(ranks):
     assert result.steps == 300_001 and result.workers == ranks
     d = result.details
     assert d["ranks"] == ranks and d["sync"] == "allreduce"
-    assert d["syncs"] == math.ceil(math.ceil(300_001 / ranks) / 20_000)
+    # rounds of sync_every steps per rank, after a short first round that measures speed
+    rounds = math.ceil(math.ceil(300_001 / ranks) / 20_000)
+    assert rounds <= d["syncs"] <= rounds + 1
     # only the changed entries travel: (index, k * dQ, k), less than a dense [k * dQ, k]
     assert 12 * 100 < d["bytes_per_sync"] < 2 * 3**9 * 9 * 4
     assert 0 <= d["comm_share"] < 1 and len(d["per_rank_steps_per_s"]) == ranks
@@ -99,7 +101,11 @@ class KilledEnv(TicTacToeEnv):
 
 
 @pytest.mark.parametrize(
-    ("env_class", "message"), [(FailingEnv, "boom in rank 1"), (KilledEnv, "exit code")]
+    ("env_class", "message"),
+    [
+        (FailingEnv, r"rank 1 \(pid [0-9]+\) failed: RuntimeError: boom in rank 1"),
+        (KilledEnv, r"rank 1 \(pid [0-9]+\) died: killed by signal 9 \(SIGKILL\)"),
+    ],
 )
 def test_a_failing_or_killed_rank_ends_every_rank_quickly(env_class, message):
     start = time.monotonic()
@@ -160,7 +166,7 @@ def test_interrupt_stops_every_rank_and_saves_rank_0(tmp_path, how):
     else:
         proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == (130 if how == "ctrl-c" else 143), stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["status"] == "interrupted" and metrics["ranks"] == 2
     assert 0 < metrics["steps"] < 1_000_000_000

@@ -18,22 +18,20 @@ from dist_classicrl.algorithms import VARIANTS
 from dist_classicrl.envs import TicTacToeEnv, make_env
 from dist_classicrl.errors import ConfigError
 from dist_classicrl.runtimes import ParallelRuntime, WorkerError
-from dist_classicrl.runtimes.shared import PREFIX
 from dist_classicrl.schedules import Schedule
 
 SHM = Path("/dev/shm")
 
 
-def segments_of(pid: int) -> set[str]:
-    """Shared-memory segments created by process `pid` (their names carry it), so that
-    other test runs on the same machine do not count."""
-    return {p.name for p in SHM.glob(f"{PREFIX}{pid}_*")} if SHM.exists() else set()
+def shm_entries() -> set[str]:
+    return set(os.listdir(SHM)) if SHM.exists() else set()
 
 
 @pytest.fixture(autouse=True)
 def no_leftovers():
+    before = shm_entries()
     yield
-    assert not segments_of(os.getpid()), "a shared-memory segment of ours was left behind"
+    assert not shm_entries() - before, "a /dev/shm entry was left behind"
     assert not multiprocessing.active_children(), "a worker process outlived the run"
 
 
@@ -137,7 +135,9 @@ def test_a_killed_worker_fails_the_run_instead_of_hanging(tmp_path):
 
     parent = os.getpid()
     start = time.monotonic()
-    with pytest.raises(WorkerError, match="exit code -9"):
+    with pytest.raises(
+        WorkerError, match=r"worker [01] \(pid [0-9]+\) died: killed by signal 9 \(SIGKILL\)"
+    ):
         train(env=KilledEnv(4, seed=0), steps=50_000_000, num_workers=2, fused=False)
     assert time.monotonic() - start < 30
 
@@ -180,9 +180,8 @@ def test_interrupt_stops_every_worker_saves_and_releases(tmp_path, how):
         proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert time.monotonic() - start < 30
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == (130 if how == "ctrl-c" else 143), stderr
     assert "Traceback" not in stderr
-    assert not segments_of(proc.pid)
     metrics = json.loads((tmp_path / "job" / "metrics.json").read_text())
     assert metrics["status"] == "interrupted" and metrics["workers"] == 2
     assert 0 < metrics["steps"] < 1_000_000_000
@@ -194,7 +193,6 @@ def test_two_parallel_runs_at_once_do_not_collide(tmp_path):
     for name, proc in zip(("a", "b"), procs, strict=True):
         _, stderr = proc.communicate(timeout=300)
         assert proc.returncode == 0, stderr
-        assert not segments_of(proc.pid)
         metrics = json.loads((tmp_path / name / "metrics.json").read_text())
         assert metrics["status"] == "completed" and metrics["steps"] == 2_000_000
 

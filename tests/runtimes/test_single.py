@@ -73,31 +73,42 @@ def test_untrained_policy_is_far_from_optimal_so_the_gap_bar_means_something():
 
 
 @pytest.mark.parametrize("fused", [False, True])
-def test_interrupt_keeps_the_partial_table_and_says_interrupted(monkeypatch, fused):
-    env = TicTacToeEnv(4, seed=0)
-    algo = VARIANTS["optimal"](env.n_states, env.n_actions, epsilon=1.0, seed=0)
-    calls = {"n": 0}
+def test_a_signal_stops_at_a_chunk_boundary_and_the_table_holds_exactly_the_counted_steps(
+    monkeypatch, fused
+):
+    """SIGINT during training: the run stops after the current chunk, says interrupted,
+    and its table is byte-identical to an uninterrupted run of exactly the counted steps
+    (constant schedules, so the budget does not change the learning)."""
+    import os
+    import signal
 
-    def interrupt_after(func, n_calls):
-        def wrapped(*args):
-            calls["n"] += 1
-            if calls["n"] == n_calls:
-                raise KeyboardInterrupt
-            return func(*args)
+    def run(steps, signal_after=None):
+        env = TicTacToeEnv(4, seed=0)
+        algo = VARIANTS["optimal"](env.n_states, env.n_actions, epsilon=0.3, seed=0)
+        calls = {"n": 0}
 
-        return wrapped
+        def signal_once(func):
+            def wrapped(*args):
+                calls["n"] += 1
+                if calls["n"] == signal_after:
+                    os.kill(os.getpid(), signal.SIGINT)  # handled between chunks
+                return func(*args)
 
-    if fused:
-        make_trainer = algo.fused_trainer
-        monkeypatch.setattr(algo, "fused_trainer", lambda e: interrupt_after(make_trainer(e), 5))
-    else:
-        monkeypatch.setattr(env, "step", interrupt_after(env.step, 500))
-    runtime = SingleRuntime(eval_points=4, progress=False, fused=fused)
-    result = runtime.train(
-        algo, env, 100_000, Schedule(1.0, 0.1, 1000), Schedule(0.5, 0.5, 1), seed=0
-    )
-    assert calls["n"] >= 5
-    assert result.status == "interrupted"
-    assert 0 < result.steps < 100_000
-    assert np.abs(result.q_table).sum() > 0
-    assert "win_rate" in result.eval
+            return wrapped
+
+        if signal_after is not None and fused:
+            make_trainer = algo.fused_trainer
+            monkeypatch.setattr(algo, "fused_trainer", lambda e: signal_once(make_trainer(e)))
+        elif signal_after is not None:
+            monkeypatch.setattr(env, "step", signal_once(env.step))
+        runtime = SingleRuntime(eval_points=4, progress=False, fused=fused)
+        constant = Schedule(0.3, 0.3, 0, "constant"), Schedule(0.5, 0.5, 0, "constant")
+        return runtime.train(algo, env, steps, *constant, seed=0)
+
+    stopped = run(10**11, signal_after=5 if fused else 2000)
+    assert stopped.status == "interrupted" and stopped.stop_signal == "SIGINT"
+    assert 0 < stopped.steps < 10**11
+    assert "win_rate" in stopped.eval
+    again = run(stopped.steps)
+    assert again.status == "completed"
+    np.testing.assert_array_equal(stopped.q_table, again.q_table)
