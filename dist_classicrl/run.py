@@ -38,6 +38,9 @@ def hydra_app(cfg: DictConfig) -> float:
         raise JobEnded(128 + signum, f"interrupted; {saved} in {out_dir} (status: interrupted)")
     if metrics["status"] == "failed":
         raise JobEnded(1, f"job failed: {metrics['error'].splitlines()[0]}")
+    if "late_signal" in metrics:  # it came while the files were written: they are complete
+        signum = metrics["late_signal"]
+        raise JobEnded(128 + signum, f"interrupted after the job ended; its files are in {out_dir}")
     return metrics["steps_per_s"]
 
 
@@ -92,9 +95,26 @@ def main() -> None:
     try:
         hydra_app()
     except JobEnded as ended:
+        _ignore_signals()  # the command is ending: one more Ctrl+C must not kill it halfway
         if _mpi_rank() == 0:
             print(f"dist_classicrl: {ended}", file=sys.stderr)
+        if ended.code != 1:
+            _finalize_mpi()
         sys.exit(ended.code)
+    _ignore_signals()
+
+
+def _finalize_mpi() -> None:
+    """Under ranks you started, a stopped job ends every rank normally: finalize here, or
+    mpi4py's runner turns a non-zero exit into MPI_Abort (and mpiexec prints an abort)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
+        mpi.Finalize()
+
+
+def _ignore_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

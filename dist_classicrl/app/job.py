@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +137,15 @@ def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str
         env.close()
     if result is None:  # an MPI rank other than 0: rank 0 writes the job's files
         return {**metrics, "status": "other-rank"}
+    with _signals_deferred() as late:
+        _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env)
+    if late and result.status != "interrupted":  # the files are complete; stop the sweep
+        metrics["late_signal"] = late[0]
+    return metrics
+
+
+def _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env) -> None:
+    """Fill `metrics` from `result` and write every file of the job, metrics.json last."""
     metrics.update(
         {
             "workers": result.workers,
@@ -168,7 +179,20 @@ def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str
         )
     _atomic(out_dir / "config.yaml", lambda f: f.write_text(OmegaConf.to_yaml(cfg)))
     _write_json(out_dir / "metrics.json", metrics)
-    return metrics
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[list[int]]:
+    """While the job's files are written (well under a second), SIGINT and SIGTERM are
+    recorded instead of acted on: stopping halfway would leave files that disagree."""
+    received: list[int] = []
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in sigs}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _atomic(path: Path, write: Callable[[Path], Any]) -> None:

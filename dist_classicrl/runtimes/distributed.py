@@ -521,6 +521,7 @@ def _launch(runtime: DistributedRuntime, session: Session) -> Outcome:
             **os.environ,
             "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
             APP_PID_VARIABLE: str(os.getpid()),
+            "TMPDIR": str(job_dir),  # mpiexec's own temporary files go with the job
         }
         cmd = [
             str(mpiexec_path()),

@@ -293,29 +293,36 @@ class Session:
 def run_learners(runtime: Runtime, job: TrainingJob) -> tuple[Session, Outcome | None]:
     """Check the job, then run the runtime's learners under signal handling and a
     progress bar; the `Outcome` is None in an MPI rank other than 0."""
+    session = Session(runtime, job, StopRequest())
+    with session.stop.installed():
+        return session, _execute(session)
+
+
+def _execute(session: Session) -> Outcome | None:
+    runtime, job, stop = session.runtime, session.job, session.stop
     check_positive_int("steps", job.steps)
     runtime.check_compatible(job.algorithm, job.env)
-    stop = StopRequest()
-    session = Session(runtime, job, stop)
-    with stop.installed(), session.progress_bar():
+    with session.progress_bar():
         try:
-            outcome = runtime.execute(session)
+            return runtime.execute(session)
         except KeyboardInterrupt:  # a signal while kernels compiled: nothing was learned
             if not stop.signals:
                 stop.request(signal.SIGINT)
-            outcome = Outcome(None, 0, np.zeros(4), 0.0, 0.0, workers=runtime.learners)
-    return session, outcome
+            return Outcome(None, 0, np.zeros(4), 0.0, 0.0, workers=runtime.learners)
 
 
 def train(runtime: Runtime, job: TrainingJob) -> TrainResult | None:
-    """Run `job` on `runtime` (`run_learners`), evaluate and assemble the result.
+    """Run `job` on `runtime`, evaluate and assemble the result; signals are handled as
+    stop requests until the result is built.
 
     Returns None in an MPI rank other than 0. Raises `WorkerError` (with the result of
     what survived) when a learner failed."""
-    session, outcome = run_learners(runtime, job)
-    if outcome is None:
-        return None
-    result = assemble(session, outcome)
+    session = Session(runtime, job, StopRequest())
+    with session.stop.installed():
+        outcome = _execute(session)
+        if outcome is None:
+            return None
+        result = assemble(session, outcome)
     if result.status == "failed":
         raise WorkerError(result.error or "a learner failed", result)
     return result
