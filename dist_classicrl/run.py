@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from dist_classicrl.app.job import run_job, summary_text
 from dist_classicrl.app.preflight import preflight
 from dist_classicrl.errors import ConfigError
+from dist_classicrl.runtimes.driver import note_early_signal
 
 
 @hydra.main(version_base="1.3", config_path="pkg://dist_classicrl.conf", config_name="config")
@@ -54,7 +55,9 @@ class JobEnded(BaseException):
 
 
 def _stop_now(signum: int, frame: object) -> None:
-    """Outside training (start-up, Hydra, writing files), a signal ends the command."""
+    """Outside training (start-up, Hydra, writing files), a signal ends the command (and
+    is noted, in case a library swallows the exception)."""
+    note_early_signal(signum)
     raise JobEnded(128 + signum, "interrupted before training; nothing saved")
 
 

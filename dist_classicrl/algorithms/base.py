@@ -191,6 +191,15 @@ class BaseAlgorithm(ABC):
         targets[cut] = self.select_actions(step.next_obs[cut], masks)
         return executed, targets
 
+    def warm_up(self, env: Any = None) -> None:
+        """Compile (or load) the variant's kernels before training is timed. No-op for
+        variants that compile nothing."""
+
+    def fused_trainer(self, env: Any) -> Any:
+        """A ``run(n_steps, stats)`` that chooses, steps `env` and learns in one compiled
+        loop, or None (the runtime then runs the batch loop). None by default."""
+        return None
+
     def count_visits(self) -> np.ndarray:
         """From now on count the updates of every (state, action) into ``self.visits``
         (int32, zeroed here). The parallel runtime's merge needs the counts."""

@@ -65,6 +65,8 @@ def build(cfg: DictConfig) -> tuple[Any, DistClassicRLEnv, Any, Schedule, Schedu
     """(algorithm, env, runtime, epsilon schedule, learning-rate schedule)."""
     env = build_env(cfg)
     epsilon, learning_rate = build_schedules(cfg)
+    runtime = instantiate(cfg.runtime)
+    runtime.check_capacity(env)  # before the table is allocated
     algorithm = instantiate(
         cfg.algorithm,
         n_states=env.n_states,
@@ -75,7 +77,6 @@ def build(cfg: DictConfig) -> tuple[Any, DistClassicRLEnv, Any, Schedule, Schedu
     )
     if cfg.get("init_q_table"):  # warm start, checked before any work
         algorithm.load_q_values(load_q_table(cfg.init_q_table, env.n_states, env.n_actions))
-    runtime = instantiate(cfg.runtime)
     return algorithm, env, runtime, epsilon, learning_rate
 
 

@@ -122,3 +122,7 @@ class DistClassicRLEnv(ABC):
     def warm_up(self) -> None:
         """Compile (or load from cache) whatever the env runs compiled, on a throwaway
         copy, so that training time excludes JIT compilation. No-op by default."""
+
+    def bind_learner(self, learner: Any) -> None:
+        """Give the env the learner whose table an opponent plays from (TicTacToe's
+        self-play). No-op by default."""

@@ -18,6 +18,7 @@ import numpy as np
 from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import check_positive_int
+from dist_classicrl.runtimes.capacity import check_memory
 from dist_classicrl.schedules import Schedule
 
 if TYPE_CHECKING:
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
 #: ``(global step, table, [episodes, return sum, squared-return sum, length sum],
 #: seconds since training started)``: one learning-curve point, evaluated by the driver.
 Snapshot = tuple[int, np.ndarray, np.ndarray, float]
+
+
+def table_bytes(env: DistClassicRLEnv) -> int:
+    """Bytes of one float32 table for `env`."""
+    return env.n_states * env.n_actions * 4
 
 
 class WorkerError(RuntimeError):
@@ -116,9 +122,17 @@ class Runtime(ABC):
         writes the job's files."""
         return False
 
+    def check_capacity(self, env: DistClassicRLEnv) -> None:
+        """Raise `ConfigError` if this machine cannot hold the job: memory for the
+        tables, processes to start. Called before the algorithm's table is allocated.
+        One process: the table and the copy saved as the result."""
+        check_memory(
+            2 * table_bytes(env),
+            f"a {env.n_states:,} x {env.n_actions} table (and its saved copy)",
+        )
+
     def check_compatible(self, algorithm: BaseAlgorithm, env: DistClassicRLEnv) -> None:
-        """Raise `ConfigError` for a combination this runtime cannot run, or one this
-        machine cannot hold (checked before any work)."""
+        """Raise `ConfigError` for an algorithm this runtime cannot run."""
 
     def train(
         self,

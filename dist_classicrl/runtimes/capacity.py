@@ -52,6 +52,26 @@ def _cgroup_room() -> int | None:
     return None
 
 
+def _pids_room() -> int | None:
+    """Processes the pids cgroup (v1 or v2) still allows, or None without a limit."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            base = Path("/sys/fs/cgroup") / path.lstrip("/")
+        elif "pids" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/pids") / path.lstrip("/")
+        else:
+            continue
+        limit, current = _read_int(base / "pids.max"), _read_int(base / "pids.current")
+        if limit is not None and current is not None:
+            return max(0, limit - current)
+    return None
+
+
 def available_memory() -> int:
     """Bytes this job can still allocate without swapping or meeting a cgroup limit."""
     available = None
@@ -70,13 +90,13 @@ def _gib(n: int) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**28 else f"{n / 2**20:.1f} MiB"
 
 
-def check_memory(needed: int, what: str) -> None:
+def check_memory(needed: int, what: str, hint: str = "use a smaller table") -> None:
     """Raise `ConfigError` if `needed` bytes (for `what`) do not fit in memory."""
     available = available_memory()
     if needed > available:
         raise ConfigError(
             f"{what} needs {_gib(needed)} of memory and {_gib(available)} is available "
-            "(the cgroup limit included): use a smaller table or fewer workers"
+            f"(the cgroup limit included): {hint}"
         )
 
 
@@ -84,6 +104,12 @@ def check_process_count(key: str, count: int) -> None:
     """Raise `ConfigError` when `count` processes (``key=count``) are far beyond the
     cores, or beyond the pids the cgroup still allows."""
     cores = usable_cores()
+    room = _pids_room()
+    if room is not None and count > room:
+        raise ConfigError(
+            f"{key}={count} is more processes than this job may start: the cgroup's pids "
+            f"limit leaves room for {room}"
+        )
     if count > MAX_PROCESSES_PER_CORE * cores:
         raise ConfigError(
             f"{key}={count} is too many for {cores} usable cores: allowed is at most "

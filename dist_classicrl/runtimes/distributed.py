@@ -177,12 +177,7 @@ class DistributedRuntime(Runtime):
 
         return MPI.COMM_WORLD.Get_rank() != 0
 
-    def check_compatible(self, algorithm: BaseAlgorithm, env: DistClassicRLEnv) -> None:
-        if self.ranks > 1 and not _under_mpi() and not mpiexec_path().exists():
-            raise ConfigError(
-                f"runtime=distributed needs {mpiexec_path()}: install the "
-                "mpich wheel (pip install mpich) into this environment"
-            )
+    def check_capacity(self, env: DistClassicRLEnv) -> None:
         ranks = self.learners
         check_process_count("runtime.ranks", ranks)
         size = env.n_states * env.n_actions
@@ -191,7 +186,18 @@ class DistributedRuntime(Runtime):
         # float64 accumulators; rank 0 also keeps the snapshots
         per_rank = size * (4 * 2 + 4 + 12 + 12 * ranks + 16)
         needed = ranks * per_rank + (self.eval_points - 1) * size * 4
-        check_memory(needed, f"runtime=distributed with {ranks} ranks ({size:,} table entries)")
+        check_memory(
+            needed,
+            f"runtime=distributed with {ranks} ranks ({size:,} table entries)",
+            "use a smaller table or fewer ranks",
+        )
+
+    def check_compatible(self, algorithm: BaseAlgorithm, env: DistClassicRLEnv) -> None:
+        if self.ranks > 1 and not _under_mpi() and not mpiexec_path().exists():
+            raise ConfigError(
+                f"runtime=distributed needs {mpiexec_path()}: install the "
+                "mpich wheel (pip install mpich) into this environment"
+            )
 
     def execute(self, session: Session) -> Outcome | None:
         if _under_mpi() or self.ranks == 1:

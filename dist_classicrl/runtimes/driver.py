@@ -86,6 +86,17 @@ class ChunkPlanner:
         self._size = max(self.batch, int(wanted) // self.batch * self.batch)
 
 
+#: Signals an app received before training began. Its handler raises, and a raise inside
+#: a library's cleanup can be swallowed ("Exception ignored"); the next run then starts
+#: already stopped instead of training to the end.
+_early_signals: list[int] = []
+
+
+def note_early_signal(signum: int) -> None:
+    """Record a signal received outside training (called by the app's handler)."""
+    _early_signals.append(signum)
+
+
 class StopRequest:
     """SIGINT / SIGTERM as a flag that learners poll between chunks (module docstring).
 
@@ -94,7 +105,8 @@ class StopRequest:
     request too."""
 
     def __init__(self) -> None:
-        self.signals: list[int] = []
+        self.signals: list[int] = list(_early_signals)
+        _early_signals.clear()
         self.raising = False
         self.extra: list[Callable[[], bool]] = []
 
@@ -301,6 +313,7 @@ def run_learners(runtime: Runtime, job: TrainingJob) -> tuple[Session, Outcome |
 def _execute(session: Session) -> Outcome | None:
     runtime, job, stop = session.runtime, session.job, session.stop
     check_positive_int("steps", job.steps)
+    runtime.check_capacity(job.env)
     runtime.check_compatible(job.algorithm, job.env)
     with session.progress_bar():
         try:

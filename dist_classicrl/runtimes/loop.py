@@ -49,14 +49,12 @@ class TrainingLoop:
     def warm_up(self) -> None:
         """Compile (or load) the env's and the algorithm's kernels on throwaway copies."""
         self.env.warm_up()
-        if hasattr(self.algorithm, "warm_up"):
-            self.algorithm.warm_up(self.env)
+        self.algorithm.warm_up(self.env)
 
     def start(self, seed: int | None) -> None:
         """Reset the env and pick the path (fused kernel or batch loop)."""
-        if hasattr(self.env, "bind_learner"):  # an opponent that plays from the table
-            self.env.bind_learner(self.algorithm)
-        if self._use_fused and hasattr(self.algorithm, "fused_trainer"):
+        self.env.bind_learner(self.algorithm)  # an opponent may play from the table
+        if self._use_fused:
             self._fused = self.algorithm.fused_trainer(self.env)
         self._start_replay(seed)
         self._obs, self._mask = self.env.reset(seed=seed)  # the fused path reads env state

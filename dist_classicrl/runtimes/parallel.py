@@ -45,7 +45,7 @@ import numpy as np
 from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import ConfigError, check_positive_int
-from dist_classicrl.runtimes.base import Outcome, Runtime, TrainingJob
+from dist_classicrl.runtimes.base import Outcome, Runtime, TrainingJob, table_bytes
 from dist_classicrl.runtimes.capacity import check_memory, check_process_count, usable_cores
 from dist_classicrl.runtimes.driver import (
     Coordinator,
@@ -97,22 +97,24 @@ class ParallelRuntime(Runtime):
     def learners(self) -> int:
         return self.num_workers
 
+    def check_capacity(self, env: DistClassicRLEnv) -> None:
+        check_process_count("runtime.num_workers", self.num_workers)
+        copies = 1 + (self.eval_points - 1)  # the shared table and the snapshot slots
+        if self.sync == "merge" and self.num_workers > 1:
+            copies += 2 * self.num_workers  # each worker's private table and merge base
+        check_memory(
+            (copies + 1) * table_bytes(env),  # and the algorithm's own table
+            f"runtime=parallel with {self.num_workers} workers ({copies} copies of a "
+            f"{env.n_states:,} x {env.n_actions} table)",
+            "use a smaller table or fewer workers",
+        )
+
     def check_compatible(self, algorithm: BaseAlgorithm, env: DistClassicRLEnv) -> None:
         if self.sync == "shared" and not isinstance(algorithm.q_table, np.ndarray):
             raise ConfigError(
                 f"algorithm={algorithm.name} keeps its table in Python lists, "
                 "which cannot live in shared memory: use runtime.sync=merge"
             )
-        check_process_count("runtime.num_workers", self.num_workers)
-        table = env.n_states * env.n_actions * 4
-        copies = 1 + (self.eval_points - 1)  # the shared table and the snapshot slots
-        if self.sync == "merge" and self.num_workers > 1:
-            copies += 2 * self.num_workers  # each worker's private table and merge base
-        check_memory(
-            copies * table,
-            f"runtime=parallel with {self.num_workers} workers ({copies} copies of a "
-            f"{env.n_states:,} x {env.n_actions} table)",
-        )
 
     def execute(self, session: Session) -> Outcome:
         job = session.job
