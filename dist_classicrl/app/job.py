@@ -165,21 +165,38 @@ def _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env) -> No
             **result.details,
         }
     )
-    if result.q_table is not None:
-        _atomic(out_dir / "q_table.npy", lambda f: np.save(f, result.q_table))
-    if result.curve:
-        _atomic(out_dir / "learning_curve.csv", lambda f: write_csv(f, result.curve))
-        _atomic(
-            out_dir / "learning_curve.png",
-            lambda f: plot_learning_curve(
-                result.curve,
-                f,
-                title=f"{algorithm.name} / {runtime.name} / {env.name}",
-                train_label=getattr(env, "training_return_label", "training (epsilon-greedy)"),
-            ),
+    staged: list[tuple[Path, Path]] = []  # (temporary, final), renamed in this order
+    try:
+        if result.curve:
+            staged.append(
+                _stage(out_dir / "learning_curve.csv", lambda f: write_csv(f, result.curve))
+            )
+            staged.append(
+                _stage(
+                    out_dir / "learning_curve.png",
+                    lambda f: plot_learning_curve(
+                        result.curve,
+                        f,
+                        title=f"{algorithm.name} / {runtime.name} / {env.name}",
+                        train_label=getattr(
+                            env, "training_return_label", "training (epsilon-greedy)"
+                        ),
+                    ),
+                )
+            )
+        staged.append(
+            _stage(out_dir / "config.yaml", lambda f: f.write_text(OmegaConf.to_yaml(cfg)))
         )
-    _atomic(out_dir / "config.yaml", lambda f: f.write_text(OmegaConf.to_yaml(cfg)))
-    _write_json(out_dir / "metrics.json", metrics)
+        if result.q_table is not None:
+            staged.append(_stage(out_dir / "q_table.npy", lambda f: np.save(f, result.q_table)))
+        staged.append(_stage(out_dir / "metrics.json", lambda f: _dump_json(f, metrics)))
+        # Everything is on disk: the renames are back to back, the table just before the
+        # metrics that describe it, so even a SIGKILL leaves them agreeing but for an instant.
+        for temporary, final in staged:
+            os.replace(temporary, final)
+    finally:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -196,21 +213,28 @@ def _signals_deferred() -> Iterator[list[int]]:
             signal.signal(s, handler)
 
 
-def _atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    """`write` into a temporary name beside `path`, flush it to disk, then rename it: a
-    full disk or a kill leaves the old file or none, never a truncated one."""
+def _stage(path: Path, write: Callable[[Path], Any]) -> tuple[Path, Path]:
+    """`write` into a temporary name beside `path` and flush it to disk; returns
+    ``(temporary, path)`` for the caller to rename. A full disk or a kill leaves the old
+    file or none, never a truncated one."""
     temporary = path.with_name(f".{path.stem}.part{path.suffix}")
     try:
         write(temporary)
         with open(temporary, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(temporary, path)
-    finally:
+    except BaseException:
         temporary.unlink(missing_ok=True)
+        raise
+    return temporary, path
+
+
+def _dump_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(_clean(data), indent=2) + "\n")
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    _atomic(path, lambda f: f.write_text(json.dumps(_clean(data), indent=2) + "\n"))
+    temporary, final = _stage(path, lambda f: _dump_json(f, data))
+    os.replace(temporary, final)
 
 
 def _rate(per_s: float) -> str:

@@ -41,9 +41,9 @@ Stopping and failing
     the round; rank 0 reports what the ranks combined, ``status: interrupted``. When the
     app started the ranks, it forwards its own signals to mpiexec, the ranks watch the app
     (`lifetime.ProcessWatch`) and stop cleanly if it dies, and a rank that dies or raises
-    ends the job as failed with its rank and cause. MPICH's per-node file in /dev/shm is
-    unlinked as soon as every rank has mapped it (`lifetime.unlink_mpich_segments`), so an
-    abort cannot leak it.
+    ends the job as failed with its rank and cause. MPICH's per-node file in /dev/shm and
+    mpiexec's topology file in /tmp are unlinked as soon as every rank has opened them
+    (`lifetime.unlink_mpi_files`), so an abort or a killed mpiexec cannot leak them.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ from dist_classicrl.runtimes.driver import (
 from dist_classicrl.runtimes.lifetime import (
     ProcessWatch,
     describe_exit,
-    unlink_mpich_segments,
+    unlink_mpi_files,
 )
 from dist_classicrl.runtimes.loop import TrainingLoop
 from dist_classicrl.runtimes.merge import compile_replay_updates, replay_updates
@@ -459,7 +459,7 @@ def run_rank(comm: Any, runtime: DistributedRuntime, session: Session) -> Outcom
     job = session.job
     rank, size = comm.Get_rank(), comm.Get_size()
     if size > 1:
-        unlink_mpich_segments(comm)
+        unlink_mpi_files(comm)
     rank_seed = int(np.random.SeedSequence([job.seed or 0, rank, 7]).generate_state(1)[0])
     job.algorithm.reseed(rank_seed)
     loop = TrainingLoop(job.algorithm, job.env, fused=runtime.fused)

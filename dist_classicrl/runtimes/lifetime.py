@@ -8,9 +8,10 @@
 - `SharedArrays`: NumPy arrays in one *anonymous* shared mapping inherited through
   ``fork``. It has no name, so no path in /dev/shm can outlive the job, whatever kills
   it, and /dev/shm's size (64 MB in Docker) does not bound it.
-- `unlink_mpich_segments`: MPICH maps a file ``/dev/shm/mpich_shm_*`` per node and removes
-  it only in ``MPI_Finalize``; once every rank has mapped it, the file can be unlinked, so
-  a killed rank or an ``MPI_Abort`` cannot leak it.
+- `unlink_mpi_files`: MPICH maps a file ``/dev/shm/mpich_shm_*`` per node and removes it
+  only in ``MPI_Finalize`` (mpiexec's topology file in /tmp likewise at its end); once
+  every rank has opened them they can be unlinked, so a killed rank, a killed mpiexec or
+  an ``MPI_Abort`` cannot leak them.
 - `describe_exit`: an exit code as words for the error that names a dead worker.
 """
 
@@ -137,12 +138,36 @@ class SharedArrays:
 
 
 MPICH_SEGMENT_PREFIX = "/dev/shm/mpich_shm_"
+HYDRA_TOPOLOGY_PREFIX = "hydra_hwloc_xmlfile_"
 
 
-def unlink_mpich_segments(comm: Any) -> list[str]:
-    """Unlink the /dev/shm files MPICH mapped for this node once every rank of the node
-    has mapped them (a barrier on the node's communicator); returns the paths removed.
-    MPI_Finalize tolerates the missing file (checked with the mpich wheel, 4.x)."""
+def _open_files(pid: str | int) -> set[str]:
+    """Paths process `pid` holds open (its /proc fd links)."""
+    paths = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return paths
+    for fd in fds:
+        try:
+            paths.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue
+    return paths
+
+
+def unlink_mpi_files(comm: Any) -> list[str]:
+    """Unlink the files MPI made for this node once every rank of the node has opened
+    them (a barrier on the node's communicator); returns the paths removed.
+
+    - MPICH's shared segment ``/dev/shm/mpich_shm_*``: every rank maps it, and MPICH
+      removes it only in ``MPI_Finalize``, so a killed rank or an abort would leak it.
+    - The topology file ``hydra_hwloc_xmlfile_*`` that the node's ``hydra_pmi_proxy``
+      (this rank's parent) writes into TMPDIR for the ranks' ``MPI_Init``: mpiexec removes
+      it when it ends, so a killed mpiexec would leak it.
+
+    Both are read only during start-up; MPICH and mpiexec tolerate the missing files at
+    the end (checked with the mpich wheel, 4.x)."""
     from mpi4py import MPI
 
     node = comm.Split_type(MPI.COMM_TYPE_SHARED)
@@ -150,17 +175,18 @@ def unlink_mpich_segments(comm: Any) -> list[str]:
         node.Barrier()
         removed = []
         if node.Get_rank() == 0:
-            for fd in os.listdir("/proc/self/fd"):
+            mine = {p for p in _open_files("self") if p.startswith(MPICH_SEGMENT_PREFIX)}
+            proxy = {
+                p
+                for p in _open_files(os.getppid())
+                if os.path.basename(p).startswith(HYDRA_TOPOLOGY_PREFIX)
+            }
+            for path in sorted(mine | proxy):
                 try:
-                    target = os.readlink(f"/proc/self/fd/{fd}")
-                except OSError:
-                    continue
-                if target.startswith(MPICH_SEGMENT_PREFIX) and target not in removed:
-                    try:
-                        os.unlink(target)
-                        removed.append(target)
-                    except FileNotFoundError:
-                        pass
+                    os.unlink(path)
+                    removed.append(path)
+                except FileNotFoundError:
+                    pass
         node.Barrier()
         return removed
     finally:

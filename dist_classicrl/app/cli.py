@@ -1,0 +1,121 @@
+"""The Hydra app behind ``python -m dist_classicrl.run [overrides]`` (``-m`` for a sweep).
+
+Bad input is reported by `preflight` in one line with exit code 2 before Hydra starts;
+each job then runs `app.job.run_job` and writes its files into Hydra's output directory.
+
+Exit codes: 0 completed, 1 a job failed, 2 bad input, 130 after SIGINT, 143 after
+SIGTERM. During training the runtime's driver handles the signals (the job stops and
+saves); before and after it, a signal ends the command at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from dist_classicrl.app.job import run_job, summary_text
+from dist_classicrl.app.preflight import preflight
+from dist_classicrl.errors import ConfigError
+from dist_classicrl.runtimes.driver import note_early_signal
+
+
+@hydra.main(version_base="1.3", config_path="pkg://dist_classicrl.conf", config_name="config")
+def hydra_app(cfg: DictConfig) -> float:
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    metrics = run_job(cfg, out_dir, dict(hydra_cfg.runtime.choices))
+    if metrics["status"] == "other-rank":
+        return 0.0
+    print(summary_text(metrics, out_dir), flush=True)
+    if metrics["status"] == "interrupted":  # stop the sweep as well
+        saved = "partial results are saved" if metrics["q_table_saved"] else "no table saved"
+        signum = signal.SIGTERM if metrics.get("stop_signal") == "SIGTERM" else signal.SIGINT
+        raise JobEnded(128 + signum, f"interrupted; {saved} in {out_dir} (status: interrupted)")
+    if metrics["status"] == "failed":
+        raise JobEnded(1, f"job failed: {metrics['error'].splitlines()[0]}")
+    if "late_signal" in metrics:  # it came while the files were written: they are complete
+        signum = metrics["late_signal"]
+        raise JobEnded(128 + signum, f"interrupted after the job ended; its files are in {out_dir}")
+    return metrics["steps_per_s"]
+
+
+class JobEnded(BaseException):
+    """Ends the command with `code` after a job stopped or failed (not an `Exception`:
+    Hydra would print a traceback for one)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _stop_now(signum: int, frame: object) -> None:
+    """Outside training (start-up, Hydra, writing files), a signal ends the command (and
+    is noted, in case a library swallows the exception)."""
+    note_early_signal(signum)
+    raise JobEnded(128 + signum, "interrupted before training; nothing saved")
+
+
+def _mpi_rank() -> int:
+    """This process's rank when started by mpiexec or srun (0 otherwise)."""
+    for key in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
+        if key in os.environ:
+            return int(os.environ[key])
+    return 0
+
+
+def _quiet_rank_overrides() -> list[str]:
+    """Ranks other than 0 run the same job but write nothing: their Hydra directory is
+    the working directory (it exists; nothing is created in it), without logs or a config
+    copy, so a killed rank leaves no directory behind."""
+    if _mpi_rank() == 0:
+        return []
+    return [
+        f"hydra.run.dir={os.getcwd()}",
+        "hydra.output_subdir=null",
+        "hydra/job_logging=none",
+        "hydra/hydra_logging=none",
+    ]
+
+
+def main() -> None:
+    """Check the command line, then run Hydra (`dist_classicrl.run.main` calls this)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stop_now)
+    try:
+        preflight(sys.argv[1:])
+    except ConfigError as exc:
+        print(f"dist_classicrl: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except JobEnded as ended:
+        print(f"dist_classicrl: {ended}", file=sys.stderr)
+        sys.exit(ended.code)
+    sys.argv += _quiet_rank_overrides()
+    try:
+        hydra_app()
+    except JobEnded as ended:
+        _ignore_signals()  # the command is ending: one more Ctrl+C must not kill it halfway
+        if _mpi_rank() == 0:
+            print(f"dist_classicrl: {ended}", file=sys.stderr)
+        if ended.code != 1:
+            _finalize_mpi()
+        sys.exit(ended.code)
+    _ignore_signals()
+
+
+def _finalize_mpi() -> None:
+    """Under ranks you started, a stopped job ends every rank normally: finalize here, or
+    mpi4py's runner turns a non-zero exit into MPI_Abort (and mpiexec prints an abort)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
+        mpi.Finalize()
+
+
+def _ignore_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
