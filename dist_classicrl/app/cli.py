@@ -47,18 +47,20 @@ def hydra_app(cfg: DictConfig) -> float:
 
 class JobEnded(BaseException):
     """Ends the command with `code` after a job stopped or failed (not an `Exception`:
-    Hydra would print a traceback for one)."""
+    Hydra would print a traceback for one). `together`: every MPI rank ends here too
+    (the ranks agreed on the stop), so MPI can be finalized rather than aborted."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, together: bool = True) -> None:
         super().__init__(message)
         self.code = code
+        self.together = together
 
 
 def _stop_now(signum: int, frame: object) -> None:
     """Outside training (start-up, Hydra, writing files), a signal ends the command (and
     is noted, in case a library swallows the exception)."""
     note_early_signal(signum)
-    raise JobEnded(128 + signum, "interrupted before training; nothing saved")
+    raise JobEnded(128 + signum, "interrupted before training; nothing saved", together=False)
 
 
 def _mpi_rank() -> int:
@@ -102,8 +104,8 @@ def main() -> None:
         _ignore_signals()  # the command is ending: one more Ctrl+C must not kill it halfway
         if _mpi_rank() == 0:
             print(f"dist_classicrl: {ended}", file=sys.stderr)
-        if ended.code != 1:
-            _finalize_mpi()
+        if ended.together and ended.code != 1:
+            _finalize_mpi()  # else mpi4py's runner aborts every rank: none is left waiting
         sys.exit(ended.code)
     _ignore_signals()
 

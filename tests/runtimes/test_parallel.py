@@ -226,3 +226,40 @@ def test_sarsa_learns_taxi_in_two_workers(compose_config, variant, sync):
     result = runtime.train(algorithm, env, cfg.steps, epsilon, learning_rate, seed=0)
     assert algorithm.rule == "sarsa" and result.steps == cfg.steps
     assert result.eval["optimality_gap"] <= (0.02 if variant == "optimal" else 0.5)
+
+
+def test_the_shared_table_does_not_live_in_dev_shm_so_dockers_64_mb_is_no_limit(tmp_path):
+    """Docker's default /dev/shm is 64 MB, and writing past a tmpfs limit is a SIGBUS. The
+    shared mapping is anonymous: a 48 MB table plus a 48 MB snapshot slot trains under a
+    64 MB /dev/shm (a private mount namespace, as root)."""
+    out = tmp_path / "job"
+    app = [
+        sys.executable,
+        "-m",
+        "dist_classicrl.run",
+        "runtime=parallel",
+        "runtime.num_workers=2",
+        "runtime.eval_points=2",
+        "env=mountaincar",
+        "wrapper.bins=[2000,2000]",
+        "steps=50000",
+        f"hydra.run.dir={out}",
+    ]
+    script = "mount -t tmpfs -o size=64m tmpfs /dev/shm && exec " + " ".join(f"'{a}'" for a in app)
+    probe = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", "mount -t tmpfs -o size=64m tmpfs /dev/shm"],
+        capture_output=True,
+    )
+    if probe.returncode != 0:
+        pytest.skip("cannot mount a private /dev/shm here (needs root and unshare)")
+    proc = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["steps"] == 50_000
+    assert metrics["n_states"] * metrics["n_actions"] * 4 > 40 * 2**20
