@@ -336,7 +336,9 @@ def test_a_stop_on_a_loaded_machine_still_ends_in_time(loaded_machine, launch, f
     assert not problems, report(job, o, problems)
 
 
-@pytest.mark.parametrize("form", ["parallel", "distributed", "mpiexec"])
+@pytest.mark.parametrize(
+    "form", [case("parallel"), case("distributed"), case("mpiexec"), case("single", full=True)]
+)
 def test_killing_the_parent_leaves_no_process_and_no_file(launch, form):
     job = launch(form).wait_training()
     o = outcome_of(job, "SIGKILL of the parent", lambda: job.signal_parent(signal.SIGKILL))

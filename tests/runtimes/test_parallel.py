@@ -263,3 +263,28 @@ def test_the_shared_table_does_not_live_in_dev_shm_so_dockers_64_mb_is_no_limit(
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["steps"] == 50_000
     assert metrics["n_states"] * metrics["n_actions"] * 4 > 40 * 2**20
+
+
+@pytest.mark.parametrize("variant", ["optimal", "list"])
+def test_a_stopped_run_saves_a_table_holding_exactly_the_steps_it_counts(variant):
+    """SIGINT one second in: the worker stops at a chunk boundary (``list`` merges its
+    private table then), and its table equals that of an uninterrupted run of exactly the
+    counted steps (one worker, constant schedules: chunking does not change learning)."""
+    import threading
+
+    def run(steps):
+        env = TicTacToeEnv(4, seed=0)
+        algo = VARIANTS[variant](env.n_states, env.n_actions, epsilon=0.3, seed=0)
+        runtime = ParallelRuntime(num_workers=1, progress=False, eval_points=2)
+        constant = Schedule(0.3, 0.3, 0, "constant"), Schedule(0.5, 0.5, 0, "constant")
+        return runtime.train(algo, env, steps, *constant, seed=0)
+
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    stopped = run(10**11)
+    timer.join()
+    assert stopped.status == "interrupted" and stopped.stop_signal == "SIGINT"
+    assert 0 < stopped.steps < 10**11
+    again = run(stopped.steps)
+    assert again.status == "completed" and again.steps == stopped.steps
+    np.testing.assert_array_equal(stopped.q_table, again.q_table)
