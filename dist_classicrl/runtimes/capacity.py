@@ -30,46 +30,52 @@ def _read_int(path: Path) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _cgroup_room() -> int | None:
-    """Bytes left under this process's cgroup memory limit, or None without a limit."""
+def _cgroup_dirs(controller: str) -> list[Path]:
+    """This process's cgroup directories for `controller` and their ancestors (a limit
+    set on an ancestor applies too): the v1 hierarchy of the controller if mounted, else
+    the v2 one."""
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
     except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controllers == "":  # cgroup v2
-            base = Path("/sys/fs/cgroup") / path.lstrip("/")
-            limit, usage = base / "memory.max", base / "memory.current"
-        elif "memory" in controllers.split(","):
-            base = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-            limit, usage = base / "memory.limit_in_bytes", base / "memory.usage_in_bytes"
-        else:
-            continue
-        max_bytes, used = _read_int(limit), _read_int(usage)
-        if max_bytes is not None and max_bytes < 1 << 60 and used is not None:
-            return max(0, max_bytes - used)
-    return None
+        return []
+    entries = [line.split(":", 2) for line in lines]
+    v1 = [path for _, names, path in entries if controller in names.split(",")]
+    v2 = [path for _, names, path in entries if names == ""]
+    if v1:
+        root, path = Path("/sys/fs/cgroup") / controller, v1[0]
+    elif v2:
+        root, path = Path("/sys/fs/cgroup"), v2[0]
+    else:
+        return []
+    leaf = root / path.lstrip("/")
+    return [leaf, *[d for d in leaf.parents if d == root or root in d.parents]]
+
+
+def _cgroup_room(controller: str, limit_files: tuple[str, str], used_files: tuple[str, str]):
+    """The least room left under `controller`'s limits (v1 or v2 file names), or None
+    without a limit."""
+    rooms = []
+    for directory in _cgroup_dirs(controller):
+        for limit_name, used_name in zip(limit_files, used_files, strict=True):
+            limit = _read_int(directory / limit_name)
+            used = _read_int(directory / used_name)
+            if limit is not None and used is not None and limit < 1 << 60:
+                rooms.append(max(0, limit - used))
+    return min(rooms) if rooms else None
+
+
+def _memory_room() -> int | None:
+    """Bytes left under the cgroup memory limits, or None without one."""
+    return _cgroup_room(
+        "memory",
+        ("memory.limit_in_bytes", "memory.max"),
+        ("memory.usage_in_bytes", "memory.current"),
+    )
 
 
 def _pids_room() -> int | None:
-    """Processes the pids cgroup (v1 or v2) still allows, or None without a limit."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controllers == "":
-            base = Path("/sys/fs/cgroup") / path.lstrip("/")
-        elif "pids" in controllers.split(","):
-            base = Path("/sys/fs/cgroup/pids") / path.lstrip("/")
-        else:
-            continue
-        limit, current = _read_int(base / "pids.max"), _read_int(base / "pids.current")
-        if limit is not None and current is not None:
-            return max(0, limit - current)
-    return None
+    """Processes (tasks) the pids cgroup still allows, or None without a limit."""
+    return _cgroup_room("pids", ("pids.max",), ("pids.current",))
 
 
 def available_memory() -> int:
@@ -81,7 +87,7 @@ def available_memory() -> int:
                 available = int(line.split()[1]) * 1024
     except OSError:
         pass
-    room = _cgroup_room()
+    room = _memory_room()
     candidates = [v for v in (available, room) if v is not None]
     return min(candidates) if candidates else 1 << 62
 

@@ -68,9 +68,9 @@ MAX_GROWTH = 4.0
 class ChunkPlanner:
     """Chunk sizes from measured throughput, in whole batches of `batch` steps."""
 
-    def __init__(self, batch: int, target_s: float = TARGET_CHUNK_S) -> None:
+    def __init__(self, batch: int, target_s: float | None = None) -> None:
         self.batch = batch
-        self.target_s = target_s
+        self.target_s = TARGET_CHUNK_S if target_s is None else target_s
         self._size = batch * FIRST_CHUNK_BATCHES
 
     def size(self, limit: int) -> int:
@@ -101,16 +101,16 @@ class StopRequest:
     """SIGINT / SIGTERM as a flag that learners poll between chunks (module docstring).
 
     ``raising`` (while kernels compile): a signal also raises `KeyboardInterrupt` at once.
-    `extra` conditions (a watched parent gone, a flag in shared memory) count as a
-    request too."""
+    A SIGINT after an earlier signal (a second Ctrl+C) asks for a hard stop."""
 
     def __init__(self) -> None:
         self.signals: list[int] = list(_early_signals)
         _early_signals.clear()
         self.raising = False
-        self.extra: list[Callable[[], bool]] = []
+        self.hard = False
 
     def _handle(self, signum: int, frame: object) -> None:
+        self.hard = self.hard or (bool(self.signals) and signum == signal.SIGINT)
         self.signals.append(signum)
         if self.raising:
             raise KeyboardInterrupt
@@ -140,14 +140,7 @@ class StopRequest:
 
     @property
     def requested(self) -> bool:
-        return bool(self.signals) or any(check() for check in self.extra)
-
-    @property
-    def hard(self) -> bool:
-        """A second SIGINT: stop at once."""
-        return self.signals.count(signal.SIGINT) >= 2 or (
-            len(self.signals) >= 2 and self.signals[-1] == signal.SIGINT
-        )
+        return bool(self.signals)
 
     @property
     def signal_name(self) -> str | None:
@@ -207,7 +200,10 @@ class Learner:
                 if not coordinator.combine(self.done, stopping):
                     return self.done
                 continue
+            # The schedules' value at the tick's start: the same for every chunk of the
+            # tick, however the chunks fall.
             step = coordinator.global_step(self.done)
+            step -= step % self.tick
             algorithm.epsilon = job.epsilon(step)
             algorithm.learning_rate = job.learning_rate(step)
             limit = min(coordinator.boundary(self.done), self._next_tick()) - self.done

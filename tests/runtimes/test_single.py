@@ -112,3 +112,23 @@ def test_a_signal_stops_at_a_chunk_boundary_and_the_table_holds_exactly_the_coun
     again = run(stopped.steps)
     assert again.status == "completed"
     np.testing.assert_array_equal(stopped.q_table, again.q_table)
+
+
+@pytest.mark.parametrize("variant", ["list", "numpy", "optimal"])
+def test_the_table_does_not_depend_on_how_the_machine_chunks_the_run(monkeypatch, variant):
+    """Chunks are sized by time, so they fall differently on every run: with decaying
+    schedules the table must still be the same (schedules change at fixed ticks)."""
+    from dist_classicrl.runtimes import driver
+
+    def run(target_s):
+        monkeypatch.setattr(driver, "TARGET_CHUNK_S", target_s)
+        env = TicTacToeEnv(8, seed=0)
+        algo = VARIANTS[variant](env.n_states, env.n_actions, epsilon=1.0, seed=0)
+        steps = 40_000
+        runtime = SingleRuntime(eval_points=3, progress=False)
+        schedules = Schedule(1.0, 0.05, steps // 2), Schedule(0.5, 0.01, steps)
+        return runtime.train(algo, env, steps, *schedules, seed=0)
+
+    fine, coarse = run(1e-5), run(10.0)  # chunks of one batch, and whole ticks
+    np.testing.assert_array_equal(fine.q_table, coarse.q_table)
+    assert [r["step"] for r in fine.curve] == [r["step"] for r in coarse.curve]
