@@ -70,6 +70,23 @@ class TrainingStatistics:
             float(self._length_sum),
         )
 
+    def state(self) -> dict[str, object]:
+        """Everything a checkpoint needs to continue the statistics exactly."""
+        return {
+            "running_return": self.running_return.copy(),
+            "running_length": self.running_length.copy(),
+            "sums": [self.episodes, self._return_sum, self._return_sq_sum, self._length_sum],
+            "window": list(self._window),
+        }
+
+    def load_state(self, state: dict) -> None:
+        self.running_return[:] = state["running_return"]
+        self.running_length[:] = state["running_length"]
+        episodes, self._return_sum, self._return_sq_sum, length_sum = state["sums"]
+        self.episodes, self._length_sum = int(episodes), int(length_sum)
+        count, return_sum, window_length = state["window"]
+        self._window = [int(count), float(return_sum), int(window_length)]
+
     def window(self) -> dict[str, float]:
         """Episodes finished since the last call, with their mean return and length."""
         count, return_sum, length_sum = self._window

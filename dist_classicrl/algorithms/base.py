@@ -191,6 +191,35 @@ class BaseAlgorithm(ABC):
         targets[cut] = self.select_actions(step.next_obs[cut], masks)
         return executed, targets
 
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint needs to continue exactly: the table in the variant's own
+        precision, its random stream and its counters (arrays and JSON values)."""
+        return {
+            "q": np.array(self._native_table()),
+            "step_count": self.step_count,
+            "episode_count": self.episode_count,
+            **self._random_state(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from `state` (from `state()`, possibly through a checkpoint)."""
+        self.load_q_values(state["q"])
+        self.step_count = int(state["step_count"])
+        self.episode_count = int(state["episode_count"])
+        self._load_random_state(state)
+
+    def _native_table(self) -> Any:
+        """The table as stored (``list`` keeps float64 values); float32 by default."""
+        return self.q_values()
+
+    @abstractmethod
+    def _random_state(self) -> dict[str, Any]:
+        """The variant's random stream as arrays or JSON values."""
+
+    @abstractmethod
+    def _load_random_state(self, state: dict[str, Any]) -> None:
+        """Restore what `_random_state` returned."""
+
     def warm_up(self, env: Any = None) -> None:
         """Compile (or load) the variant's kernels before training is timed. No-op for
         variants that compile nothing."""

@@ -34,6 +34,17 @@ class ListQLearning(BaseAlgorithm):
         self.seed = seed
         self.rng = random.Random(seed)
 
+    def _random_state(self) -> dict:
+        version, internal, gauss = self.rng.getstate()
+        return {"rng": [version, list(internal), gauss]}
+
+    def _load_random_state(self, state: dict) -> None:
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
+
+    def _native_table(self) -> np.ndarray:
+        return np.array(self.q_table, dtype=np.float64)  # float64: resumed runs stay exact
+
     def _initialize_q_table(self) -> list[list[float]]:
         return [[0.0] * self.n_actions for _ in range(self.n_states)]
 

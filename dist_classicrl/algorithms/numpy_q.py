@@ -28,6 +28,12 @@ class NumpyQLearning(BaseAlgorithm):
         self.seed = seed
         self.rng = np.random.default_rng(seed)
 
+    def _random_state(self) -> dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def _load_random_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
     def _initialize_q_table(self) -> np.ndarray:
         return np.zeros((self.n_states, self.n_actions), dtype=np.float32)
 

@@ -137,6 +137,12 @@ class OptimalQLearning(BaseAlgorithm):
         self.seed = seed
         self.rng_state = make_state(seed, AGENT_STREAM)
 
+    def _random_state(self) -> dict:
+        return {"rng_state": self.rng_state.copy()}
+
+    def _load_random_state(self, state: dict) -> None:
+        self.rng_state[:] = state["rng_state"]
+
     def _initialize_q_table(self) -> np.ndarray:
         return np.zeros((self.n_states, self.n_actions), dtype=np.float32)
 
@@ -184,6 +190,13 @@ class OptimalQLearning(BaseAlgorithm):
         next_actions = np.empty(n, dtype=np.int64)
         cut_states = np.empty(n, dtype=np.int64)
         carried = np.zeros(1, dtype=np.bool_)
+        # SARSA: the actions drawn for the next call (the kernel keeps them in `actions`)
+        carried_state = {
+            "actions": actions,
+            "next_actions": next_actions,
+            "cut_states": cut_states,
+            "carried": carried,
+        }
 
         def finish(stats: TrainingStatistics) -> None:
             stats.record_episodes(
@@ -224,6 +237,7 @@ class OptimalQLearning(BaseAlgorithm):
                 )
                 finish(stats)
 
+            run.carried = carried_state  # what a checkpoint must keep between calls
             return run
         if isinstance(env, TabularEnv):
             m = env.model
@@ -262,6 +276,7 @@ class OptimalQLearning(BaseAlgorithm):
                 )
                 finish(stats)
 
+            run.carried = carried_state
             return run
         return None
 

@@ -29,7 +29,7 @@ from dist_classicrl.runtimes.driver import note_early_signal
 def hydra_app(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
-    metrics = run_job(cfg, out_dir, dict(hydra_cfg.runtime.choices))
+    metrics = run_job(cfg, out_dir, dict(hydra_cfg.runtime.choices), list(hydra_cfg.overrides.task))
     if metrics["status"] == "other-rank":
         return 0.0
     print(summary_text(metrics, out_dir), flush=True)

@@ -178,6 +178,19 @@ class DiscretizeWrapperConfig(WrapperConfig):
 
 
 @dataclass
+class CheckpointConfig:
+    """``checkpoint``: the training state written to the job's ``checkpoint.npz``
+    (`dist_classicrl.runtimes.checkpoint`) every ``every`` steps; 0: only at the end and
+    when the job is stopped; null: never. The single runtime writes them."""
+
+    every: int | None = 0
+
+    def __post_init__(self) -> None:
+        if self.every is not None:
+            check_positive_int("checkpoint.every", self.every, minimum=0)
+
+
+@dataclass
 class Config:
     """The whole job."""
 
@@ -190,6 +203,8 @@ class Config:
     steps: int = 3_000_000
     seed: int = 0
     init_q_table: str | None = None  # a saved q_table.npy to start from (warm start)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    resume: str | None = None  # a checkpoint file or job directory to continue exactly
 
     def __post_init__(self) -> None:
         check_positive_int("steps", self.steps, minimum=0)
@@ -199,6 +214,11 @@ class Config:
                 "too, or steps >= 1"
             )
         check_positive_int("seed", self.seed, minimum=0)
+        if self.resume and self.init_q_table:
+            raise ConfigError(
+                "resume=PATH continues a run with its whole state; init_q_table=PATH starts "
+                "a new one from a table: give one of them"
+            )
 
 
 def register_configs() -> None:

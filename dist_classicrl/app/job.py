@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import signal
 import traceback
 from collections.abc import Callable, Iterator
@@ -28,8 +29,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from dist_classicrl.app.report import plot_learning_curve, write_csv
 from dist_classicrl.envs.base import DistClassicRLEnv
+from dist_classicrl.errors import ConfigError
 from dist_classicrl.q_table_file import load_q_table
-from dist_classicrl.runtimes import TrainingJob, WorkerError
+from dist_classicrl.runtimes import TrainingJob, WorkerError, checkpoint
 from dist_classicrl.runtimes.driver import evaluate_table
 from dist_classicrl.schedules import Schedule
 
@@ -77,7 +79,55 @@ def build(cfg: DictConfig) -> tuple[Any, DistClassicRLEnv, Any, Schedule, Schedu
     )
     if cfg.get("init_q_table"):  # warm start, checked before any work
         algorithm.load_q_values(load_q_table(cfg.init_q_table, env.n_states, env.n_actions))
+    if not runtime.checkpoints and cfg.checkpoint.every:
+        raise ConfigError(
+            f"checkpoint.every={cfg.checkpoint.every}: runtime={runtime.name} does not write "
+            "checkpoints yet (runtime=single does)"
+        )
+    if cfg.resume:  # checked before any work
+        load_resume(cfg, algorithm, env)
     return algorithm, env, runtime, epsilon, learning_rate
+
+
+#: Keys that do not change what a job learns: a resumed job may differ in them.
+_NOT_LEARNING = ("resume", "checkpoint")
+
+
+def job_identity(cfg: DictConfig, algorithm: Any, env: DistClassicRLEnv) -> dict[str, Any]:
+    """What a checkpoint must share with the job that resumes from it."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    for key in _NOT_LEARNING:
+        config.pop(key, None)
+    config.get("runtime", {}).pop("progress", None)
+    return {
+        "env": env.name,
+        "n_states": env.n_states,
+        "n_actions": env.n_actions,
+        "algorithm": algorithm.name,
+        "rule": algorithm.rule,
+        "config_hash": checkpoint.config_hash(config),
+    }
+
+
+def load_resume(cfg: DictConfig, algorithm: Any, env: DistClassicRLEnv) -> checkpoint.Checkpoint:
+    """The checkpoint ``resume=PATH`` names, checked against this job (`ConfigError`)."""
+    return checkpoint.load(cfg.resume, job_identity(cfg, algorithm, env))
+
+
+def resume_command(overrides: list[str], out_dir: Path) -> str:
+    """The command that continues a stopped job in its own directory."""
+    kept = [
+        o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in ("resume", "hydra.run.dir")
+    ]
+    words = [
+        "python",
+        "-m",
+        "dist_classicrl.run",
+        *kept,
+        f"hydra.run.dir={out_dir}",
+        f"resume={out_dir}",
+    ]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def _clean(value: Any) -> Any:
@@ -89,7 +139,9 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str, Any]:
+def run_job(
+    cfg: DictConfig, out_dir: Path, choices: dict[str, str], overrides: list[str] | None = None
+) -> dict[str, Any]:
     """Train as `cfg` says and write the job's files into `out_dir`; returns the metrics
     (``status`` ``other-rank`` in an MPI rank that does not write)."""
     algorithm, env, runtime, epsilon, learning_rate = build(cfg)
@@ -119,12 +171,22 @@ def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "q_table.npy").unlink(missing_ok=True)  # a rerun into the same dir
         _write_json(out_dir / "metrics.json", metrics)
-    job = TrainingJob(algorithm, env, cfg.steps, epsilon, learning_rate, cfg.seed)
+    identity = job_identity(cfg, algorithm, env)
+    plan = None
+    if writes and runtime.checkpoints and cfg.checkpoint.every is not None and cfg.steps > 0:
+        manifest = {**identity, "seed": cfg.seed, "steps": cfg.steps}
+        plan = checkpoint.CheckpointPlan(
+            out_dir / checkpoint.FILE_NAME, cfg.checkpoint.every, manifest
+        )
+    resume = load_resume(cfg, algorithm, env) if cfg.resume else None
+    job = TrainingJob(
+        algorithm, env, cfg.steps, epsilon, learning_rate, cfg.seed, checkpoint=plan, resume=resume
+    )
     try:
         if cfg.steps == 0:  # evaluate init_q_table's table in this process, no training
             result = evaluate_table(runtime, job)
         else:
-            result = runtime.train(algorithm, env, cfg.steps, epsilon, learning_rate, cfg.seed)
+            result = runtime.run(job)
     except WorkerError as exc:
         result = exc.result
         if result is None:
@@ -138,6 +200,13 @@ def run_job(cfg: DictConfig, out_dir: Path, choices: dict[str, str]) -> dict[str
         env.close()
     if result is None:  # an MPI rank other than 0: rank 0 writes the job's files
         return {**metrics, "status": "other-rank"}
+    if plan is not None and plan.path.exists():
+        metrics["checkpoint"] = str(plan.path)
+        if result.status == "interrupted":
+            metrics["resume_command"] = resume_command(overrides or [], out_dir)
+    if resume is not None:
+        metrics["resumed_from"] = str(cfg.resume)
+        metrics["resumed_at_step"] = int(resume.manifest["steps_done"])
     with _signals_deferred() as late:
         _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env)
     if late and result.status != "interrupted":  # the files are complete; stop the sweep
@@ -296,6 +365,8 @@ def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
         lines.append(f"  mean return    {ev.get('mean_return', float('nan')):.4f} (greedy)")
     if metrics.get("error"):
         lines.append(f"  error          {metrics['error'].splitlines()[0]}")
+    if metrics.get("resume_command"):
+        lines.append(f"  resume with    {metrics['resume_command']}")
     if not metrics["q_table_saved"]:
         lines.append("  q_table.npy    not saved: no table holds exactly the learning counted")
     lines.append(f"  outputs        {out_dir}")

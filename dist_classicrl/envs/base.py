@@ -123,6 +123,19 @@ class DistClassicRLEnv(ABC):
         """Compile (or load from cache) whatever the env runs compiled, on a throwaway
         copy, so that training time excludes JIT compilation. No-op by default."""
 
+    #: Whether `state` holds everything the env's future depends on, so that a run
+    #: continued from a checkpoint is exactly the run that was stopped. Envs that step
+    #: Python objects (Gymnasium's vector envs, PettingZoo) cannot promise it.
+    exact_state: bool = False
+
+    def state(self) -> dict[str, Any]:
+        """The env's state as arrays or JSON values (a checkpoint's ``env`` part). None
+        by default: a resumed run then starts new episodes."""
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what `state` returned (after `reset`)."""
+
     def bind_learner(self, learner: Any) -> None:
         """Give the env the learner whose table an opponent plays from (TicTacToe's
         self-play). No-op by default."""

@@ -169,6 +169,16 @@ class TabularEnv(DistClassicRLEnv):
             name or (gym_env.spec.id if gym_env.spec else "tabular"),
         )
 
+    exact_state = True
+
+    def state(self) -> dict:
+        return {"states": self.states.copy(), "t": self.t.copy(), "rng": self.rng_state.copy()}
+
+    def load_state(self, state: dict) -> None:
+        self.states[:] = state["states"]
+        self.t[:] = state["t"]
+        self.rng_state[:] = state["rng"]
+
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, None]:
         if seed is not None:
             self.rng_state = make_state(seed, ENV_STREAM)

@@ -394,6 +394,20 @@ class TicTacToeEnv(DistClassicRLEnv):
     def has_action_mask(self) -> bool:
         return True
 
+    exact_state = True
+
+    def state(self) -> dict:
+        return {
+            "codes": self.codes.copy(),
+            "counts": self.counts.copy(),
+            "rng": self.rng_state.copy(),
+        }
+
+    def load_state(self, state: dict) -> None:
+        self.codes[:] = state["codes"]
+        self.counts[:] = state["counts"]
+        self.rng_state[:] = state["rng"]
+
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         if seed is not None:
             self.rng_state = make_state(seed, ENV_STREAM)

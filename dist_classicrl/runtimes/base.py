@@ -19,6 +19,7 @@ from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import check_positive_int
 from dist_classicrl.runtimes.capacity import check_memory
+from dist_classicrl.runtimes.checkpoint import Checkpoint, CheckpointPlan
 from dist_classicrl.schedules import Schedule
 
 if TYPE_CHECKING:
@@ -54,6 +55,10 @@ class TrainingJob:
     epsilon: Schedule
     learning_rate: Schedule
     seed: int | None = None
+    #: Write checkpoints (the single runtime does; the others refuse a plan).
+    checkpoint: CheckpointPlan | None = None
+    #: Continue from this checkpoint instead of starting afresh.
+    resume: Checkpoint | None = None
 
 
 @dataclass
@@ -131,6 +136,9 @@ class Runtime(ABC):
             f"a {env.n_states:,} x {env.n_actions} table (and its saved copy)",
         )
 
+    #: Whether `execute` writes checkpoints and resumes from them.
+    checkpoints: ClassVar[bool] = False
+
     def check_compatible(self, algorithm: BaseAlgorithm, env: DistClassicRLEnv) -> None:
         """Raise `ConfigError` for an algorithm this runtime cannot run."""
 
@@ -145,9 +153,13 @@ class Runtime(ABC):
     ) -> TrainResult:
         """Learn from exactly `steps` env transitions (fewer when stopped); raises
         `WorkerError` if a learner fails (its ``result`` holds what survived)."""
+        return self.run(TrainingJob(algorithm, env, steps, epsilon, learning_rate, seed))
+
+    def run(self, job: TrainingJob) -> TrainResult:
+        """`train` for a whole `TrainingJob` (checkpoints and resume included)."""
         from dist_classicrl.runtimes.driver import train
 
-        return train(self, TrainingJob(algorithm, env, steps, epsilon, learning_rate, seed))
+        return train(self, job)
 
     @abstractmethod
     def execute(self, session: Session) -> Outcome | None:

@@ -43,7 +43,8 @@ import numpy as np
 from tqdm import tqdm
 
 from dist_classicrl.envs.base import DistClassicRLEnv
-from dist_classicrl.errors import check_positive_int
+from dist_classicrl.errors import ConfigError, check_positive_int
+from dist_classicrl.runtimes import checkpoint
 from dist_classicrl.runtimes.base import (
     Outcome,
     Runtime,
@@ -240,6 +241,26 @@ class Session:
         self._previous_totals = np.zeros(4)
         self._bar: tqdm | None = None
 
+    def save_checkpoint(self, parts: dict[str, dict[str, Any]], done: int) -> None:
+        """Write the job's checkpoint with the driver's own part (steps, learning curve)."""
+        plan = self.job.checkpoint
+        driver_part = {
+            "done": done,
+            "curve": self.curve,
+            "previous_totals": self._previous_totals.tolist(),
+            "eval_time_s": self.eval_time_s,
+        }
+        parts = {**parts, "driver": {**parts.get("driver", {}), **driver_part}}
+        checkpoint.save(plan.path, parts, {**plan.manifest, "steps_done": done})
+
+    def restore_driver(self) -> dict[str, Any]:
+        """The driver's part of the resumed checkpoint, with the curve put back."""
+        state = self.job.resume.part("driver")
+        self.curve = list(state["curve"])
+        self._previous_totals = np.array(state["previous_totals"], dtype=np.float64)
+        self.eval_time_s = float(state["eval_time_s"])
+        return state
+
     def compiling(self):
         """Context for kernel compilation / cache loading: signals raise there."""
         return self.stop.raising_now()
@@ -311,6 +332,11 @@ def _execute(session: Session) -> Outcome | None:
     check_positive_int("steps", job.steps)
     runtime.check_capacity(job.env)
     runtime.check_compatible(job.algorithm, job.env)
+    if (job.checkpoint is not None or job.resume is not None) and not runtime.checkpoints:
+        raise ConfigError(
+            f"runtime={runtime.name} does not write or resume checkpoints yet: use "
+            "runtime=single, or checkpoint.every=null without resume"
+        )
     with session.progress_bar():
         try:
             return runtime.execute(session)

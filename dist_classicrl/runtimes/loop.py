@@ -81,6 +81,33 @@ class TrainingLoop:
             with self._batch_lock:
                 self.algorithm.batch_update(*batch)
 
+    def state(self) -> dict[str, Any]:
+        """What the loop carries between chunks (a checkpoint's ``loop`` part): the
+        observation, SARSA's next actions, the fused kernel's carried arrays and the
+        statistics."""
+        state: dict[str, Any] = {f"stats_{k}": v for k, v in self.stats.state().items()}
+        for name, value in (("obs", self._obs), ("mask", self._mask)):
+            if value is not None:
+                state[name] = np.array(value)
+        if self._next_actions is not None:
+            state["next_actions"] = np.array(self._next_actions)
+        if self._fused is not None:
+            for name, array in self._fused.carried.items():
+                state[f"fused_{name}"] = array.copy()
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from `state` (after `start`)."""
+        self.stats.load_state(
+            {k.removeprefix("stats_"): v for k, v in state.items() if k.startswith("stats_")}
+        )
+        self._obs = state.get("obs", self._obs)
+        self._mask = state.get("mask", self._mask)
+        self._next_actions = state.get("next_actions")
+        if self._fused is not None:
+            for name, array in self._fused.carried.items():
+                array[...] = state[f"fused_{name}"]
+
     def replay_counts(self) -> np.ndarray:
         """``int64[3]``: replayed updates, replayed batches, 1 if replay turned the fused
         kernel off (multi-process runtimes sum these over workers for `replay_details`)."""

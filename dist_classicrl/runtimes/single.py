@@ -17,7 +17,8 @@ from dist_classicrl.runtimes.loop import TrainingLoop
 
 
 class _Alone(Coordinator):
-    """The whole budget is this learner's; evaluation points are taken at ticks."""
+    """The whole budget is this learner's; evaluation points are taken at ticks, and
+    checkpoints every ``checkpoint.every`` steps."""
 
     def __init__(self, session: Session, loop: TrainingLoop) -> None:
         self.session, self.loop = session, loop
@@ -25,6 +26,43 @@ class _Alone(Coordinator):
         self.tick = schedule_tick(self.steps, loop.env.num_envs)
         self.learner: Learner | None = None
         self.taken = 0
+        plan = session.job.checkpoint
+        self.checkpoint_every = plan.every if plan is not None else 0
+        self.next_checkpoint = self.checkpoint_every
+
+    def save_checkpoint(self) -> None:
+        learner, loop = self.learner, self.loop
+        parts = {
+            "algorithm": loop.algorithm.state(),
+            "env": loop.env.state(),
+            "loop": loop.state(),
+            "driver": {"train_time_s": learner.train_time_s, "taken": self.taken},
+        }
+        self.session.save_checkpoint(parts, learner.done)
+
+    def restore(self, checkpoint) -> None:
+        """Continue the run `checkpoint` holds (after `TrainingLoop.start`)."""
+        loop, learner = self.loop, self.learner
+        loop.algorithm.load_state(checkpoint.part("algorithm"))
+        loop.env.load_state(checkpoint.part("env"))
+        if loop.env.exact_state:
+            loop.load_state(checkpoint.part("loop"))
+        else:  # new episodes in a fresh env: keep the statistics only
+            loop.stats.load_state(
+                {
+                    k.removeprefix("stats_"): v
+                    for k, v in checkpoint.part("loop").items()
+                    if k.startswith("stats_")
+                }
+            )
+        driver = self.session.restore_driver()
+        learner.done = int(driver["done"])
+        learner.train_time_s = float(driver["train_time_s"])
+        self.taken = int(driver["taken"])
+        if self.checkpoint_every:
+            self.next_checkpoint = (
+                learner.done // self.checkpoint_every + 1
+            ) * self.checkpoint_every
 
     def boundary(self, done: int) -> int:
         return self.steps
@@ -35,6 +73,9 @@ class _Alone(Coordinator):
     def after_chunk(self, done: int) -> None:
         session = self.session
         session.progress(done)
+        if self.checkpoint_every and done >= self.next_checkpoint and done < self.steps:
+            self.save_checkpoint()
+            self.next_checkpoint = (done // self.checkpoint_every + 1) * self.checkpoint_every
         at_tick = done % self.tick == 0 or done == self.steps
         while at_tick and done < self.steps and session.eval_due(done, self.taken):
             table = self.loop.algorithm.q_values()
@@ -46,6 +87,7 @@ class SingleRuntime(Runtime):
     """Single-process training (module docstring)."""
 
     name = "single"
+    checkpoints = True
 
     def execute(self, session: Session) -> Outcome:
         job = session.job
@@ -55,7 +97,11 @@ class SingleRuntime(Runtime):
         coordinator = _Alone(session, loop)
         learner = Learner(loop, job, coordinator, lambda: session.stop.requested)
         coordinator.learner = learner
+        if job.resume is not None:  # the counters below continue from the checkpoint's
+            coordinator.restore(job.resume)
         learner.run()
+        if job.checkpoint is not None:  # at the end, and when stopped
+            coordinator.save_checkpoint()
         job.algorithm.step_count += learner.done
         job.algorithm.episode_count += loop.stats.episodes
         return Outcome(

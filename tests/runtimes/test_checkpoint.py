@@ -1,0 +1,187 @@
+"""Checkpoints and resume (single runtime): a run stopped anywhere and resumed gives the
+table of the run that was never stopped, byte for byte, in every variant and built-in
+env; a checkpoint that is damaged or belongs to another job is refused in one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dist_classicrl.algorithms import VARIANTS
+from dist_classicrl.envs import make_env
+from dist_classicrl.errors import ConfigError
+from dist_classicrl.runtimes import SingleRuntime, TrainingJob, checkpoint
+from dist_classicrl.runtimes.loop import TrainingLoop
+from dist_classicrl.schedules import Schedule
+from dist_classicrl.wrappers import FlattenMultiDiscreteWrapper
+
+STEPS = 120_000
+ENVS = [
+    ("tictactoe", {}),
+    ("tictactoe", {"opponent": "self"}),
+    ("gym", {"id": "Taxi-v4", "max_episode_steps": 50}),
+    ("gym", {"id": "FrozenLake-v1"}),
+    ("gym", {"id": "CliffWalking-v1", "max_episode_steps": 100}),
+    (
+        "gym",
+        {"id": "Blackjack-v1", "kwargs": {"sab": False}, "wrapper": FlattenMultiDiscreteWrapper},
+    ),
+]
+IDENTITY = {"env": "test"}
+
+
+def job(variant, env_spec, rule, plan=None, resume=None):
+    kind, kwargs = env_spec
+    env = make_env(kind, 8, seed=0, **kwargs)
+    algo = VARIANTS[variant](env.n_states, env.n_actions, epsilon=1.0, seed=0, rule=rule)
+    schedules = Schedule(1.0, 0.05, STEPS // 2), Schedule(0.5, 0.01, STEPS)
+    return TrainingJob(algo, env, STEPS, *schedules, 0, checkpoint=plan, resume=resume)
+
+
+def run(job_):
+    return SingleRuntime(eval_points=4, progress=False).run(job_)
+
+
+@pytest.mark.parametrize("rule", ["q_learning", "sarsa"])
+@pytest.mark.parametrize("variant", ["list", "numpy", "optimal"])
+@pytest.mark.parametrize("env_spec", ENVS, ids=lambda e: e[1].get("id", e[1].get("opponent", e[0])))
+def test_a_stopped_and_resumed_run_equals_the_run_never_stopped(
+    monkeypatch, tmp_path, env_spec, variant, rule
+):
+    if env_spec[1].get("opponent") == "self" and variant != "optimal":
+        pytest.skip("self-play's opponent reads the table in the compiled step (optimal)")
+    whole = run(job(variant, env_spec, rule))
+
+    calls = {"n": 0}
+    chunk = TrainingLoop.run
+
+    def signal_on_the_seventh_chunk(self, n_steps):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            os.kill(os.getpid(), signal.SIGINT)  # handled at the chunk's end
+        return chunk(self, n_steps)
+
+    monkeypatch.setattr(TrainingLoop, "run", signal_on_the_seventh_chunk)
+    plan = checkpoint.CheckpointPlan(tmp_path / "checkpoint.npz", 30_000, IDENTITY)
+    stopped = run(job(variant, env_spec, rule, plan))
+    monkeypatch.setattr(TrainingLoop, "run", chunk)
+    assert stopped.status == "interrupted" and 0 < stopped.steps < STEPS
+
+    saved = checkpoint.load(plan.path, IDENTITY)
+    assert saved.manifest["steps_done"] == stopped.steps
+    resumed = run(job(variant, env_spec, rule, plan, resume=saved))
+    assert resumed.status == "completed" and resumed.steps == STEPS
+    np.testing.assert_array_equal(resumed.q_table, whole.q_table)
+    assert resumed.statistics["episodes"] == whole.statistics["episodes"]
+    assert resumed.eval == whole.eval
+    untimed = [{k: v for k, v in r.items() if k != "train_time_s"} for r in whole.curve]
+    assert [{k: v for k, v in r.items() if k != "train_time_s"} for r in resumed.curve] == untimed
+
+
+def a_checkpoint(tmp_path: Path) -> Path:
+    plan = checkpoint.CheckpointPlan(tmp_path / "checkpoint.npz", 0, IDENTITY)
+    run(job("optimal", ENVS[0], "q_learning", plan))
+    return plan.path
+
+
+def test_damaged_or_foreign_checkpoints_are_refused_in_one_line(tmp_path):
+    good = a_checkpoint(tmp_path)
+    data = good.read_bytes()
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(data[: len(data) // 2])
+    flipped = tmp_path / "flipped.npz"
+    with np.load(good, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["algorithm.q"] = arrays["algorithm.q"].copy()
+    arrays["algorithm.q"].flat[123] += 1.0  # a tampered value, manifest unchanged
+    with open(flipped, "wb") as f:
+        np.savez(f, **arrays)
+    manifest = json.loads(arrays["manifest"].tobytes())
+    manifest["format_version"] = 99
+    future = tmp_path / "future.npz"
+    arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
+    with open(future, "wb") as f:
+        np.savez(f, **arrays)
+    cases = {
+        tmp_path / "missing.npz": "no checkpoint",
+        truncated: "not a readable checkpoint",
+        flipped: "do not match the manifest's sha256",
+        future: "format version 99",
+    }
+    for path, words in cases.items():
+        with pytest.raises(ConfigError, match=words) as info:
+            checkpoint.load(path, IDENTITY)
+        assert "\n" not in str(info.value)
+    for key, value in (("env", "Taxi-v4"), ("n_actions", 6), ("algorithm", "numpy")):
+        with pytest.raises(ConfigError, match=f"for {key}=.*this job has {key}="):
+            checkpoint.load(good, {**IDENTITY, key: value})
+
+
+def app(*args: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dist_classicrl.run", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def test_the_app_resumes_a_job_stopped_by_ctrl_c_to_the_same_table(tmp_path):
+    """As a user does it: the uninterrupted job; the same job stopped by Ctrl+C (SIGINT to
+    its process group) mid-run; the resume command its metrics.json prints; ``cmp``."""
+    common = ["steps=60000000", "checkpoint.every=10000000"]
+    whole = app(*common, f"hydra.run.dir={tmp_path / 'whole'}", cwd=tmp_path)
+    assert whole.wait(timeout=300) == 0, whole.stderr.read()
+    stopped = app(*common, f"hydra.run.dir={tmp_path / 'job'}", cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "job" / "checkpoint.npz").exists():  # training is under way
+        assert stopped.poll() is None and time.monotonic() < deadline, stopped.stderr.read()
+        time.sleep(0.05)
+    os.killpg(stopped.pid, signal.SIGINT)
+    _, stderr = stopped.communicate(timeout=60)
+    assert stopped.returncode == 130, stderr
+    metrics = json.loads((tmp_path / "job" / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and 0 < metrics["steps"] < 60_000_000
+    command = metrics["resume_command"].split()
+    assert command[:3] == ["python", "-m", "dist_classicrl.run"]
+    resumed = app(*command[3:], cwd=tmp_path)
+    _, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr
+    final = json.loads((tmp_path / "job" / "metrics.json").read_text())
+    assert final["status"] == "completed" and final["resumed_at_step"] == metrics["steps"]
+    whole_table = (tmp_path / "whole" / "q_table.npy").read_bytes()
+    assert (tmp_path / "job" / "q_table.npy").read_bytes() == whole_table
+    reference = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    for key in ("steps", "episodes", "train_mean_return", "eval"):
+        assert final[key] == reference[key], key
+
+
+def test_a_tampered_checkpoint_or_another_config_is_refused_before_any_work(tmp_path):
+    job_dir = tmp_path / "job"
+    done = app("steps=200000", f"hydra.run.dir={job_dir}", cwd=tmp_path)
+    assert done.wait(timeout=300) == 0
+    other = app(
+        "steps=300000", f"hydra.run.dir={tmp_path / 'x'}", f"resume={job_dir}", cwd=tmp_path
+    )
+    _, stderr = other.communicate(timeout=120)
+    assert other.returncode == 2 and "config_hash" in stderr and len(stderr.splitlines()) == 1
+    raw = bytearray((job_dir / "checkpoint.npz").read_bytes())
+    raw[len(raw) // 3] ^= 0xFF
+    (job_dir / "checkpoint.npz").write_bytes(bytes(raw))
+    tampered = app(
+        "steps=200000", f"hydra.run.dir={tmp_path / 'y'}", f"resume={job_dir}", cwd=tmp_path
+    )
+    _, stderr = tampered.communicate(timeout=120)
+    assert tampered.returncode == 2 and len(stderr.splitlines()) == 1, stderr
+    assert f"resume={job_dir}" in stderr
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
