@@ -22,14 +22,23 @@ from omegaconf import DictConfig
 from dist_classicrl.app.job import run_job, summary_text
 from dist_classicrl.app.preflight import preflight
 from dist_classicrl.errors import ConfigError
-from dist_classicrl.runtimes.driver import note_early_signal
+from dist_classicrl.runtimes.driver import note_early_signal, pending_early_signal
 
 
 @hydra.main(version_base="1.3", config_path="pkg://dist_classicrl.conf", config_name="config")
 def hydra_app(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
-    metrics = run_job(cfg, out_dir, dict(hydra_cfg.runtime.choices), list(hydra_cfg.overrides.task))
+    overrides = list(hydra_cfg.overrides.task)
+    try:
+        metrics = run_job(cfg, out_dir, dict(hydra_cfg.runtime.choices), overrides)
+    except Exception:
+        signum = pending_early_signal()
+        if signum is None:
+            raise
+        # the interrupt landed in a library (Numba compiling) that turned it into an error
+        message = "interrupted before training; nothing saved"
+        raise JobEnded(128 + signum, message, together=False) from None
     if metrics["status"] == "other-rank":
         return 0.0
     print(summary_text(metrics, out_dir), flush=True)

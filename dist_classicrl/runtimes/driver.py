@@ -98,6 +98,12 @@ def note_early_signal(signum: int) -> None:
     _early_signals.append(signum)
 
 
+def pending_early_signal() -> int | None:
+    """The first signal noted outside training and not yet taken by a run, if any (an
+    error raised after it may be the interrupt, mangled by the library it landed in)."""
+    return _early_signals[0] if _early_signals else None
+
+
 class StopRequest:
     """SIGINT / SIGTERM as a flag that learners poll between chunks (module docstring).
 
@@ -129,12 +135,25 @@ class StopRequest:
 
     @contextmanager
     def raising_now(self) -> Iterator[None]:
-        """Signals raise `KeyboardInterrupt` inside the block (no chunk boundary there)."""
+        """Signals raise `KeyboardInterrupt` inside the block (no chunk boundary there).
+
+        Where the interrupt lands in a callback that cannot raise (llvmlite's object-cache
+        hook while Numba compiles), Python reports it as "Exception ignored" and goes on:
+        the flag is set all the same, so the run stops when the compilation returns, and
+        the report is dropped."""
+        default_hook = sys.unraisablehook
+
+        def drop_interrupts(unraisable: Any) -> None:
+            if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+                default_hook(unraisable)
+
         self.raising = True
+        sys.unraisablehook = drop_interrupts
         try:
             yield
         finally:
             self.raising = False
+            sys.unraisablehook = default_hook
 
     def request(self, signum: int = signal.SIGINT) -> None:
         self.signals.append(signum)

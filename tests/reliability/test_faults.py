@@ -440,3 +440,34 @@ def test_the_harness_follows_an_orphan_and_finds_what_it_left(tmp_path):
         removed = job.remove_leaks()
     assert len(killed) == 1 and removed == o.leaks
     assert not job.tree() and not job.leaks(settle_s=0)
+
+
+def test_ctrl_c_while_numba_compiles_stops_without_noise(tmp_path):
+    """With an empty Numba cache (a fresh install) the first seconds are JIT compilation,
+    where an interrupt can land in llvmlite's callbacks: the job still stops, says
+    interrupted with nothing learned, and prints no "Exception ignored" traceback."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba_cache")}
+    out = tmp_path / "job"
+    proc = subprocess.Popen(
+        command("single", out),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (out / "metrics.json").exists():  # the job is built: warm-up compiles now
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.02)
+    time.sleep(0.5)
+    sent = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert time.monotonic() - sent < BOUND_S, stderr
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and metrics["steps"] == 0
+    assert metrics["q_table_saved"] is False and not (out / "q_table.npy").exists()
