@@ -37,6 +37,12 @@ def load_q_table(path: str | Path, n_states: int, n_actions: int) -> np.ndarray:
             f"{where}: its shape {table.shape} does not fit this env's table of "
             f"{n_states} states x {n_actions} actions"
         )
-    if not np.isfinite(table).all():
-        raise ConfigError(f"{where}: it holds NaN or infinite values")
-    return table.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = table.astype(np.float32)  # checked as trained: 1e300 is inf in float32
+    if not np.isfinite(values).all():
+        bad = table.ravel()[~np.isfinite(values.ravel())][0].item()
+        raise ConfigError(
+            f"{where}: it holds {bad!r}, which is not a finite float32 (|values| up to "
+            f"{np.finfo(np.float32).max:.3g} are allowed)"
+        )
+    return values

@@ -31,9 +31,9 @@ def _write(tmp_path, kind):
         np.save(path, np.full((500, 6), "x"))
     elif kind == "shape":
         np.save(path, np.zeros((6, 500)))
-    elif kind == "nan":
+    elif kind in ("nan", "huge"):
         table = np.zeros((500, 6))
-        table[3, 2] = np.nan
+        table[3, 2] = np.nan if kind == "nan" else 1e300  # finite in float64, inf in float32
         np.save(path, table)
     return path
 
@@ -47,7 +47,8 @@ def _write(tmp_path, kind):
         ("truncated", "a damaged or unreadable .npy file"),
         ("strings", "its values are <U1, not numbers"),
         ("shape", "its shape (6, 500) does not fit this env's table of 500 states x 6 actions"),
-        ("nan", "it holds NaN or infinite values"),
+        ("nan", "it holds nan, which is not a finite float32"),
+        ("huge", "it holds 1e+300, which is not a finite float32"),
     ],
 )
 def test_bad_files_are_one_line_naming_the_file(tmp_path, kind, message):

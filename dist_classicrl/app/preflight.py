@@ -9,14 +9,25 @@ Gymnasium ids and non-discrete spaces.
 
 from __future__ import annotations
 
+import difflib
+import itertools
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
 from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import OverrideType
 from hydra.errors import (
     HydraException,
     InstantiationException,
     MissingConfigException,
     OverrideParseException,
 )
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from dist_classicrl.app.config import validate
@@ -67,7 +78,7 @@ def _explain(exc: BaseException) -> str:
         key = getattr(cause, "full_key", None)
         reason = _first_line(str(cause))
         if "not in" in reason and key:
-            return f"{key}: no such key ({reason}); add new keys with +{key}=..."
+            return f"{key}: no such key{_did_you_mean(key)}; the keys are listed by --cfg job"
         return f"{key}: {reason}" if key else f"{message} {reason}"
     if isinstance(exc, OmegaConfBaseException):
         key = getattr(exc, "full_key", None)
@@ -75,32 +86,94 @@ def _explain(exc: BaseException) -> str:
     return message
 
 
+def _schema_keys() -> list[str]:
+    """Every dotted key of the default job config (what an override may set)."""
+    if GlobalHydra.instance().is_initialized():  # inside `preflight`'s context
+        cfg = compose(config_name=CONFIG_NAME)
+    else:
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            cfg = compose(config_name=CONFIG_NAME)
+    keys: list[str] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        for key, value in node.items():
+            keys.append(f"{prefix}{key}")
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+
+    walk(OmegaConf.to_container(cfg), "")
+    return keys
+
+
+def _did_you_mean(key: str) -> str:
+    close = difflib.get_close_matches(key, _schema_keys(), n=2, cutoff=0.75)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
+#: Keys people add with ``+`` that exist elsewhere: where the value belongs.
+_MOVED = {
+    "algorithm.learning_rate": "schedule.learning_rate.start (and .end)",
+    "algorithm.epsilon": "schedule.epsilon.start (and .end)",
+    "algorithm.lr": "schedule.learning_rate.start (and .end)",
+}
+#: Where ``+key`` may add keys: free-form dicts passed on as they are.
+_OPEN_DICTS = ("env.kwargs.", "hydra.")
+
+
+def check_added_keys(overrides: list[str]) -> None:
+    """``+key=value`` adds a key the schema does not have, which nothing would read (or,
+    for a constructor argument, which the schedules would override): refused, except in
+    free-form dicts (`_OPEN_DICTS`) and for config groups (``+experiment=...``)."""
+    groups = {d.name for d in resources.files(CONFIG_MODULE).iterdir() if d.is_dir()}
+    for o in OverridesParser.create().parse_overrides(overrides):
+        if o.type not in (OverrideType.ADD, OverrideType.FORCE_ADD):
+            continue
+        key = o.key_or_group
+        if key.startswith(_OPEN_DICTS) or key.split("/")[0] in groups | {"hydra"}:
+            continue
+        where = f"; set {_MOVED[key]} instead" if key in _MOVED else _did_you_mean(key)
+        raise ConfigError(
+            f"{o.input_line}: the config has no key {key} and nothing reads one{where} "
+            "(the keys are listed by --cfg job)"
+        )
+
+
+#: Keys whose every value is valid or not by itself (checked once each), so that a sweep
+#: over many seeds does not multiply the combinations to check.
+_CHECKED_ALONE = ("seed",)
+
+
 def _job_override_sets(overrides: list[str]) -> list[list[str]]:
-    """The override lists to check: one per swept value, others at their first value."""
+    """The override lists to check: every combination of the swept values (a rule may
+    join two keys: ``algorithm=list`` with ``runtime.sync=shared``), with the keys of
+    `_CHECKED_ALONE` varied one value at a time."""
     parsed = OverridesParser.create().parse_overrides(overrides)
     kept = [o for o in parsed if not o.key_or_group.startswith("hydra")]
     values: list[list[str]] = []
+    alone: list[list[str]] = []
     for o in kept:
         if o.is_sweep_override():
             try:
-                values.append([f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()])
+                swept = [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
             except Exception:  # glob() and friends need the config: Hydra checks them
-                values.append([])
+                continue
+            (alone if o.get_key_element().lstrip("+~") in _CHECKED_ALONE else values).append(swept)
         else:
             values.append([o.input_line])
-    first = [v[0] for v in values if v]
-    sets = [first]
-    for i, vals in enumerate(values):
+    combinations = [list(c) for c in itertools.product(*values)]
+    firsts = [v[0] for v in alone]
+    sets = [c + firsts for c in combinations]
+    for i, vals in enumerate(alone):
         for v in vals[1:]:
-            sets.append([v if j == i else f for j, f in enumerate(first)])
+            sets.append(combinations[0] + [v if j == i else f for j, f in enumerate(firsts)])
     return sets
 
 
 def check_job(overrides: list[str]) -> None:
-    """Compose, validate and build the env for one job; raises `ConfigError`."""
+    """Compose (inside `initialize_config_module`), validate and build one job; raises
+    `ConfigError`."""
     try:
-        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-            cfg = compose(config_name=CONFIG_NAME, overrides=overrides)
+        cfg = compose(config_name=CONFIG_NAME, overrides=overrides)
         validate(cfg)
     except ConfigError:
         raise
@@ -134,9 +207,39 @@ def preflight(argv: list[str]) -> None:
         sets = _job_override_sets(overrides)
     except OverrideParseException as exc:
         raise ConfigError(f"cannot parse the overrides: {_first_line(str(exc))}") from None
+    check_added_keys(overrides)
     check_hydra_groups([o for o in overrides if o.lstrip("~+").startswith("hydra/")])
-    for job_overrides in sets:
-        check_job(job_overrides)
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        for job_overrides in sets:
+            check_job(job_overrides)
+    check_output_dir(overrides, multirun=any(a in ("-m", "--multirun") for a in argv))
+
+
+def check_output_dir(overrides: list[str], multirun: bool) -> None:
+    """The job's (or sweep's) output directory can be created and written: the nearest
+    existing ancestor is a directory in which a file can be made (root ignores file
+    modes, so this tries; a read-only mount, /proc or a path through a file fail)."""
+    fixed = [o for o in overrides if o.startswith("hydra.") and "," not in o]
+    try:
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            cfg = compose(config_name=CONFIG_NAME, overrides=fixed, return_hydra_config=True)
+        key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+        where = str(OmegaConf.select(cfg, key))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(_explain(exc)) from None
+    path = Path(where).absolute()
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"{key}={where}: {ancestor} is a file, not a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".dcrl_write_check_", dir=ancestor))
+    except OSError as exc:
+        raise ConfigError(
+            f"{key}={where}: cannot write under {ancestor} ({exc.strerror}); "
+            f"give a writable {key}=DIR"
+        ) from None
 
 
 def check_hydra_groups(overrides: list[str]) -> None:

@@ -33,6 +33,15 @@ def _make_tictactoe(
 REGISTRY: dict[str, Callable[..., DistClassicRLEnv]] = {"tictactoe": _make_tictactoe}
 
 
+#: The `make_env` arguments each kind reads (besides num_envs, seed and, for gym, the
+#: wrapper): another one given a value would be silently ignored, so it is refused.
+_READS = {
+    "tictactoe": {"opponent"},
+    "pettingzoo": {"id", "eval_episodes"},
+    "gym": {"id", "kwargs", "max_episode_steps", "backend", "eval_episodes"},
+}
+
+
 #: Ready env configs for Gymnasium ids that need a wrapper, named in the error message.
 READY_CONFIGS = {
     "CartPole-v1": "cartpole",
@@ -125,8 +134,21 @@ def make_env(
         check_positive_int("env.max_episode_steps", max_episode_steps)
     if backend not in BACKENDS:
         raise ConfigError(f"env.backend={backend!r} is unknown: allowed are {', '.join(BACKENDS)}")
-    if opponent != "random" and kind != "tictactoe":
-        raise ConfigError(f"env.opponent={opponent!r} applies to env.kind=tictactoe only")
+    given = {
+        "id": id,
+        "kwargs": kwargs or None,
+        "max_episode_steps": max_episode_steps,
+        "backend": None if backend == "auto" else backend,
+        "eval_episodes": None if eval_episodes == 100 else eval_episodes,
+        "opponent": None if opponent == "random" else opponent,
+    }
+    for name, value in given.items():
+        if value is not None and kind in _READS and name not in _READS[kind]:
+            readers = [k for k, reads in _READS.items() if name in reads]
+            raise ConfigError(
+                f"env.{name}={value!r} is not read by env.kind={kind}: it applies to "
+                f"env.kind={' or '.join(readers)} (e.g. env=gym env.id=Taxi-v4, or env=taxi)"
+            )
     if wrapper is not None and kind != "gym":
         raise ConfigError(
             f"wrapper={_wrapper_name(wrapper)} wraps Gymnasium envs (env.kind=gym); "

@@ -93,6 +93,17 @@ def test_multirun_over_the_three_variants_writes_a_summary(tmp_path):
         ["-m", "algorithm=list,foo"],
         ["env.num_envs=abc"],
         ["-m", "hydra/launcher=jobllib", "algorithm=list,numpy"],
+        # keys nothing would read: refused, and never "add it with +key"
+        ["+foo=1"],
+        ["setps=100"],
+        ["+algorithm.learning_rate=0.3"],
+        ["env.id=Taxi-v4"],
+        ["env.max_episode_steps=3"],
+        ["+env.kwargs.foo=1"],
+        # a rule that joins two keys, hit only by the sweep's third combination
+        ["-m", "runtime=parallel", "algorithm=numpy,list", "runtime.sync=merge,shared"],
+        ["checkpoint.every=-1"],
+        ["runtime=parallel", "checkpoint.every=1000"],
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, args):
@@ -104,8 +115,36 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, args):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dist_classicrl: error: ")
-    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr + proc.stdout and "+setps" not in proc.stderr
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()  # no work done
+
+
+def unwritable_dir(tmp_path, kind):
+    """An output dir the job cannot write (as root, modes do not stop it)."""
+    if kind == "through a file":
+        (tmp_path / "afile").write_text("")
+        return tmp_path / "afile" / "out"
+    if kind == "/proc":
+        return Path("/proc/dist_classicrl_out")
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(read_only)])
+    if mount.returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here")
+    return read_only / "out"
+
+
+@pytest.mark.parametrize("kind", ["through a file", "/proc", "read-only mount"])
+def test_an_unwritable_output_dir_is_refused_before_any_work(tmp_path, kind):
+    out = unwritable_dir(tmp_path, kind)
+    try:
+        proc = run_cli([f"hydra.run.dir={out}"], cwd=tmp_path, timeout=60)
+    finally:
+        if kind == "read-only mount":
+            subprocess.run(["umount", str(tmp_path / "ro")])
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"hydra.run.dir={out}" in lines[0], proc.stderr
 
 
 def test_configs_are_found_from_a_built_wheel_in_another_directory(tmp_path):
