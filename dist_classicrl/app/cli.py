@@ -19,7 +19,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from dist_classicrl.app.job import run_job, summary_text
+from dist_classicrl.app.job import JobFilesError, run_job, summary_text
 from dist_classicrl.app.preflight import preflight
 from dist_classicrl.errors import ConfigError
 from dist_classicrl.runtimes.driver import note_early_signal, pending_early_signal
@@ -32,6 +32,8 @@ def hydra_app(cfg: DictConfig) -> float:
     overrides = list(hydra_cfg.overrides.task)
     try:
         metrics = run_job(cfg, out_dir, dict(hydra_cfg.runtime.choices), overrides)
+    except JobFilesError as exc:
+        raise JobEnded(1, str(exc)) from None
     except Exception:
         signum = pending_early_signal()
         if signum is None:

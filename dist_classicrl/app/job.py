@@ -42,6 +42,10 @@ NOT_REPORTED = (
 )
 
 
+class JobFilesError(Exception):
+    """The job ran but its files could not be written (one line for the user)."""
+
+
 def build_wrapper(cfg: DictConfig) -> Callable[[Any], Any] | None:
     """The ``wrapper`` node as a callable that wraps one Gymnasium env, or None."""
     if cfg.wrapper._target_ is None:
@@ -191,6 +195,9 @@ def run_job(
         result = exc.result
         if result is None:
             raise
+    except checkpoint.WriteError as exc:  # the disk is full: no result can be saved either
+        env.close()
+        raise JobFilesError(f"{exc.strerror}; metrics.json says the job did not report") from None
     except Exception:
         if writes:
             metrics["error"] = traceback.format_exc(limit=-3)
@@ -208,7 +215,13 @@ def run_job(
         metrics["resumed_from"] = str(cfg.resume)
         metrics["resumed_at_step"] = int(resume.manifest["steps_done"])
     with _signals_deferred() as late:
-        _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env)
+        try:
+            _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env)
+        except OSError as exc:  # a full disk, a quota: nothing half-written is left
+            raise JobFilesError(
+                f"cannot write the job's files in {out_dir}: {exc.strerror or exc}; "
+                "metrics.json still says the job did not report"
+            ) from None
     if late and result.status != "interrupted":  # the files are complete; stop the sweep
         metrics["late_signal"] = late[0]
     return metrics

@@ -39,6 +39,10 @@ MANIFEST = "manifest"
 IDENTITY = ("env", "n_states", "n_actions", "algorithm", "rule", "config_hash")
 
 
+class WriteError(OSError):
+    """A checkpoint could not be written (its message is one line)."""
+
+
 @dataclass
 class CheckpointPlan:
     """Where and how often a run writes checkpoints (``every`` steps; 0: only at the end
@@ -112,6 +116,8 @@ def save(path: Path, parts: dict[str, dict[str, Any]], manifest: dict[str, Any])
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)
+    except OSError as exc:  # a full disk or a quota: the previous checkpoint stays
+        raise WriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         temporary.unlink(missing_ok=True)
 

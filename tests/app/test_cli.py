@@ -217,3 +217,33 @@ def test_sigterm_stops_the_job_and_keeps_its_results(tmp_path):
     assert metrics["status"] == "interrupted"
     assert 0 <= metrics["steps"] < 1_000_000_000
     assert np.load(out / "q_table.npy", allow_pickle=False).shape == (3**9, 9)
+
+
+@pytest.mark.parametrize("checkpoint_every", ["0", "null"])
+def test_a_full_disk_leaves_no_truncated_file_and_says_so_in_one_line(tmp_path, checkpoint_every):
+    """A 300 KB filesystem (a private mount) cannot hold the 700 KB TicTacToe table: the
+    job fails with one line and exit 1, metrics.json keeps its "did not report" failure,
+    and no truncated q_table.npy or checkpoint is left."""
+    disk, out = tmp_path / "disk", tmp_path / "disk" / "job"
+    disk.mkdir()
+    app = [sys.executable, "-m", "dist_classicrl.run", "steps=100000"]
+    app += [f"checkpoint.every={checkpoint_every}", f"hydra.run.dir={out}"]
+    script = f"mount -t tmpfs -o size=300k tmpfs {disk} && " + " ".join(app)
+    script += f" ; code=$? ; ls -A {out} ; cat {out}/metrics.json ; exit $code"
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("cannot make a private mount here (needs root and unshare)")
+    proc = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot write" in lines[0], proc.stderr
+    listing, metrics = proc.stdout.split("{", 1)
+    assert set(listing.split()) == {".hydra", "metrics.json", "run.log"}, listing
+    metrics = json.loads("{" + metrics)
+    assert metrics["status"] == "failed" and metrics["q_table_saved"] is False
