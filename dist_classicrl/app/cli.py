@@ -17,6 +17,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from dist_classicrl.app.job import JobFilesError, run_job, summary_text
@@ -34,13 +35,14 @@ def hydra_app(cfg: DictConfig) -> float:
         metrics = run_job(cfg, out_dir, dict(hydra_cfg.runtime.choices), overrides)
     except JobFilesError as exc:
         raise JobEnded(1, str(exc)) from None
-    except Exception:
+    except Exception as exc:
         signum = pending_early_signal()
-        if signum is None:
+        if signum is not None:  # the interrupt landed in a library (Numba compiling)
+            message = "interrupted before training; nothing saved"
+            raise JobEnded(128 + signum, message, together=False) from None
+        if hydra_cfg.mode != RunMode.MULTIRUN:
             raise
-        # the interrupt landed in a library (Numba compiling) that turned it into an error
-        message = "interrupted before training; nothing saved"
-        raise JobEnded(128 + signum, message, together=False) from None
+        return _sweep_job_failed(out_dir, f"{type(exc).__name__}: {exc}")
     if metrics["status"] == "other-rank":
         return 0.0
     print(summary_text(metrics, out_dir), flush=True)
@@ -49,11 +51,26 @@ def hydra_app(cfg: DictConfig) -> float:
         signum = signal.SIGTERM if metrics.get("stop_signal") == "SIGTERM" else signal.SIGINT
         raise JobEnded(128 + signum, f"interrupted; {saved} in {out_dir} (status: interrupted)")
     if metrics["status"] == "failed":
-        raise JobEnded(1, f"job failed: {metrics['error'].splitlines()[0]}")
+        error = metrics["error"].splitlines()[0]
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            raise JobEnded(1, f"job failed: {error}")
+        return _sweep_job_failed(out_dir, error)
     if "late_signal" in metrics:  # it came while the files were written: they are complete
         signum = metrics["late_signal"]
         raise JobEnded(128 + signum, f"interrupted after the job ended; its files are in {out_dir}")
     return metrics["steps_per_s"]
+
+
+#: Sweep jobs that failed in this process (the basic launcher runs them here).
+_failed_jobs: list[str] = []
+
+
+def _sweep_job_failed(out_dir: Path, error: str) -> float:
+    """A sweep goes on past a failed job: its metrics.json says failed (with the
+    traceback), the summary lists it, and the command exits 1 at the end."""
+    print(f"dist_classicrl: job {out_dir.name} failed: {error}", file=sys.stderr)
+    _failed_jobs.append(str(out_dir))
+    return float("nan")
 
 
 class JobEnded(BaseException):
@@ -111,6 +128,8 @@ def main() -> None:
     sys.argv += _quiet_rank_overrides()
     try:
         hydra_app()
+        if _failed_jobs:
+            raise JobEnded(1, f"{len(_failed_jobs)} job(s) of the sweep failed: {_failed_jobs}")
     except JobEnded as ended:
         _ignore_signals()  # the command is ending: one more Ctrl+C must not kill it halfway
         if _mpi_rank() == 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable
 from functools import partial
 
@@ -79,6 +80,12 @@ def make_gym(
     into `ConfigError` and the wrapped env's spaces checked."""
     if not isinstance(env_id, str):
         raise ConfigError(f"env.id={env_id!r} is not a Gymnasium id: it must be a string")
+    if ":" in env_id:  # Gymnasium's "module:Id": importing the module registers Id
+        module, _, env_id = env_id.partition(":")
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigError(f"env.id={module}:{env_id}: cannot import {module} ({exc})") from None
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""

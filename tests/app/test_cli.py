@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -247,3 +248,26 @@ def test_a_full_disk_leaves_no_truncated_file_and_says_so_in_one_line(tmp_path, 
     assert set(listing.split()) == {".hydra", "metrics.json", "run.log"}, listing
     metrics = json.loads("{" + metrics)
     assert metrics["status"] == "failed" and metrics["q_table_saved"] is False
+
+
+def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path):
+    """Job 0's env raises mid-run: the sweep still runs job 1, writes its summary with
+    job 0 as failed (the traceback in its metrics.json), and exits 1."""
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    sweep = tmp_path / "sweep"
+    ids = "tests.app.failing_env:Failing-v0,Taxi-v4"
+    args = ["-m", "env=gym", f"env.id={ids}", "steps=5000", "env.num_envs=2"]
+    proc = run_cli([*args, f"hydra.sweep.dir={sweep}"], cwd=tmp_path, env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("dist_classicrl: 1 job(s)")
+    failed = json.loads((sweep / "0" / "metrics.json").read_text())
+    assert failed["status"] == "failed" and "boom in the env" in failed["error"]
+    assert not (sweep / "0" / "q_table.npy").exists()
+    done = json.loads((sweep / "1" / "metrics.json").read_text())
+    assert done["status"] == "completed" and done["steps"] == 5000
+    statuses = [
+        line.split("|")[16].strip() for line in (sweep / "summary.md").read_text().splitlines()[2:]
+    ]
+    assert statuses == ["failed", "completed"]
