@@ -6,8 +6,8 @@ Layout
     The member ``manifest`` holds UTF-8 JSON: ``format_version``, what the checkpoint
     belongs to (``env``, ``n_states``, ``n_actions``, ``algorithm``, ``rule``, the
     ``config_hash`` of the job's config), the scalar state (counters, Python RNG states,
-    the learning curve so far) and the ``sha256`` of every array (name, dtype, shape and
-    bytes, in name order).
+    the learning curve so far) and a ``sha256`` over every array (name, dtype, shape and
+    bytes, in name order) and the rest of the manifest.
 Writing
     To a temporary name beside the file, flushed to disk, then renamed: a kill or a full
     disk leaves the previous checkpoint or none, never a truncated one.
@@ -84,8 +84,12 @@ def split_state(parts: dict[str, dict[str, Any]]) -> tuple[dict[str, np.ndarray]
     return arrays, scalars
 
 
-def content_hash(arrays: dict[str, np.ndarray]) -> str:
+def content_hash(arrays: dict[str, np.ndarray], manifest: dict[str, Any]) -> str:
+    """sha256 of every array (name, dtype, shape, bytes) and of the rest of the manifest
+    (canonical JSON): no value a resumed run reads escapes the check."""
     digest = hashlib.sha256()
+    rest = {k: v for k, v in manifest.items() if k != "sha256"}
+    digest.update(json.dumps(rest, sort_keys=True).encode())
     for name in sorted(arrays):
         array = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
@@ -102,12 +106,8 @@ def config_hash(config: dict[str, Any]) -> str:
 def save(path: Path, parts: dict[str, dict[str, Any]], manifest: dict[str, Any]) -> None:
     """Write `parts` (module docstring) with `manifest` atomically to `path`."""
     arrays, scalars = split_state(parts)
-    full = {
-        **manifest,
-        "format_version": FORMAT_VERSION,
-        "state": scalars,
-        "sha256": content_hash(arrays),
-    }
+    full = {**manifest, "format_version": FORMAT_VERSION, "state": scalars}
+    full["sha256"] = content_hash(arrays, full)
     encoded = np.frombuffer(json.dumps(full).encode(), dtype=np.uint8)
     temporary = path.with_name(f".{path.stem}.part.npz")
     try:
@@ -151,8 +151,8 @@ def load(path: str | Path, expected: dict[str, Any], what: str = "resume") -> Ch
             f"{where}: format version {manifest.get('format_version')!r}, this version "
             f"reads {FORMAT_VERSION}"
         )
-    if content_hash(arrays) != manifest.get("sha256"):
-        raise ConfigError(f"{where}: the arrays do not match the manifest's sha256 (damaged)")
+    if content_hash(arrays, manifest) != manifest.get("sha256"):
+        raise ConfigError(f"{where}: its contents do not match the manifest's sha256 (damaged)")
     for key in IDENTITY:
         if key in expected and manifest.get(key) != expected[key]:
             raise ConfigError(

@@ -105,6 +105,13 @@ def test_damaged_or_foreign_checkpoints_are_refused_in_one_line(tmp_path):
     with open(flipped, "wb") as f:
         np.savez(f, **arrays)
     manifest = json.loads(arrays["manifest"].tobytes())
+    edited = tmp_path / "edited.npz"  # a counter in the manifest changed, arrays intact
+    with np.load(good, allow_pickle=False) as npz:
+        intact = {k: npz[k] for k in npz.files}
+    changed = {**manifest, "steps_done": manifest["steps_done"] - 1}
+    intact["manifest"] = np.frombuffer(json.dumps(changed).encode(), dtype=np.uint8)
+    with open(edited, "wb") as f:
+        np.savez(f, **intact)
     manifest["format_version"] = 99
     future = tmp_path / "future.npz"
     arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
@@ -114,6 +121,7 @@ def test_damaged_or_foreign_checkpoints_are_refused_in_one_line(tmp_path):
         tmp_path / "missing.npz": "no checkpoint",
         truncated: "not a readable checkpoint",
         flipped: "do not match the manifest's sha256",
+        edited: "do not match the manifest's sha256",
         future: "format version 99",
     }
     for path, words in cases.items():
