@@ -11,6 +11,7 @@ saves); before and after it, a signal ends the command at once.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from omegaconf import DictConfig
 
 from dist_classicrl.app.job import JobFilesError, run_job, summary_text
 from dist_classicrl.app.preflight import preflight
+from dist_classicrl.app.sweep import summarize
 from dist_classicrl.errors import ConfigError
 from dist_classicrl.runtimes.driver import note_early_signal, pending_early_signal
 
@@ -45,11 +47,18 @@ def hydra_app(cfg: DictConfig) -> float:
         return _sweep_job_failed(out_dir, f"{type(exc).__name__}: {exc}")
     if metrics["status"] == "other-rank":
         return 0.0
+    if metrics.get("skipped"):
+        print(f"dist_classicrl: job {out_dir.name} completed earlier: kept, not rerun")
+        return metrics["steps_per_s"]
     print(summary_text(metrics, out_dir), flush=True)
     if metrics["status"] == "interrupted":  # stop the sweep as well
         saved = "partial results are saved" if metrics["q_table_saved"] else "no table saved"
         signum = signal.SIGTERM if metrics.get("stop_signal") == "SIGTERM" else signal.SIGINT
-        raise JobEnded(128 + signum, f"interrupted; {saved} in {out_dir} (status: interrupted)")
+        message = f"interrupted; {saved} in {out_dir} (status: interrupted)"
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            _stopped_sweep.append(Path(hydra_cfg.sweep.dir))
+            message += f"; resume the sweep with: {sweep_resume_command(hydra_cfg.sweep.dir)}"
+        raise JobEnded(128 + signum, message)
     if metrics["status"] == "failed":
         error = metrics["error"].splitlines()[0]
         if hydra_cfg.mode != RunMode.MULTIRUN:
@@ -63,6 +72,17 @@ def hydra_app(cfg: DictConfig) -> float:
 
 #: Sweep jobs that failed in this process (the basic launcher runs them here).
 _failed_jobs: list[str] = []
+#: The sweep directory of a sweep stopped by a signal (its summary is still written).
+_stopped_sweep: list[Path] = []
+
+
+def sweep_resume_command(sweep_dir: str) -> str:
+    """The command line of this sweep, into its own directory, resuming it."""
+    kept = [a for a in sys.argv[1:] if a.split("=", 1)[0] not in ("hydra.sweep.dir", "resume")]
+    kept = [a for a in kept if not a.startswith("hydra.run.dir=")]
+    words = ["python", "-m", "dist_classicrl.run", *kept]
+    words += [f"hydra.sweep.dir={sweep_dir}", f"resume={sweep_dir}"]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def _sweep_job_failed(out_dir: Path, error: str) -> float:
@@ -132,6 +152,8 @@ def main() -> None:
             raise JobEnded(1, f"{len(_failed_jobs)} job(s) of the sweep failed: {_failed_jobs}")
     except JobEnded as ended:
         _ignore_signals()  # the command is ending: one more Ctrl+C must not kill it halfway
+        for sweep_dir in _stopped_sweep:  # Hydra skips its end-of-sweep callback
+            summarize(sweep_dir)
         if _mpi_rank() == 0:
             print(f"dist_classicrl: {ended}", file=sys.stderr)
         if ended.together and ended.code != 1:

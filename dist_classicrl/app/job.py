@@ -88,8 +88,8 @@ def build(cfg: DictConfig) -> tuple[Any, DistClassicRLEnv, Any, Schedule, Schedu
             f"checkpoint.every={cfg.checkpoint.every}: runtime={runtime.name} does not write "
             "checkpoints yet (runtime=single does)"
         )
-    if cfg.resume:  # checked before any work
-        load_resume(cfg, algorithm, env)
+    if cfg.resume and not is_sweep_dir(cfg.resume):  # checked before any work; a sweep's
+        load_resume(cfg, algorithm, env)  # jobs check their own checkpoints as they start
     return algorithm, env, runtime, epsilon, learning_rate
 
 
@@ -111,6 +111,31 @@ def job_identity(cfg: DictConfig, algorithm: Any, env: DistClassicRLEnv) -> dict
         "rule": algorithm.rule,
         "config_hash": checkpoint.config_hash(config),
     }
+
+
+def is_sweep_dir(path: str | Path) -> bool:
+    """A multirun's directory (Hydra writes ``multirun.yaml`` into it)."""
+    return (Path(path) / "multirun.yaml").is_file()
+
+
+def _earlier_run(cfg: DictConfig, out_dir: Path) -> tuple[dict | None, Path | None]:
+    """``resume=SWEEP_DIR`` rerunning a sweep: this job's completed metrics (to skip it),
+    or its checkpoint (to continue it), or neither (to run it)."""
+    if not (cfg.resume and is_sweep_dir(cfg.resume)):
+        return None, None
+    if Path(cfg.resume).resolve() != out_dir.parent.resolve():
+        raise ConfigError(
+            f"resume={cfg.resume} is a sweep directory: rerun the sweep into it "
+            f"(hydra.sweep.dir={cfg.resume}) to resume its jobs"
+        )
+    try:
+        previous = json.loads((out_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        previous = None
+    if previous is not None and previous.get("status") == "completed":
+        return previous, None
+    saved = out_dir / checkpoint.FILE_NAME
+    return None, saved if saved.is_file() else None
 
 
 def load_resume(cfg: DictConfig, algorithm: Any, env: DistClassicRLEnv) -> checkpoint.Checkpoint:
@@ -148,6 +173,9 @@ def run_job(
 ) -> dict[str, Any]:
     """Train as `cfg` says and write the job's files into `out_dir`; returns the metrics
     (``status`` ``other-rank`` in an MPI rank that does not write)."""
+    completed, saved = _earlier_run(cfg, out_dir)
+    if completed is not None:  # resuming a sweep: this job finished before; keep its files
+        return {**completed, "skipped": True}
     algorithm, env, runtime, epsilon, learning_rate = build(cfg)
     if cfg.steps == 0 and runtime.is_secondary_rank():
         env.close()  # evaluation only, under ranks you started: rank 0 writes the job
@@ -182,7 +210,11 @@ def run_job(
         plan = checkpoint.CheckpointPlan(
             out_dir / checkpoint.FILE_NAME, cfg.checkpoint.every, manifest
         )
-    resume = load_resume(cfg, algorithm, env) if cfg.resume else None
+    resume = None
+    if saved is not None:  # resuming a sweep: continue this job from its own checkpoint
+        resume = checkpoint.load(saved, identity)
+    elif cfg.resume and not is_sweep_dir(cfg.resume):
+        resume = load_resume(cfg, algorithm, env)
     job = TrainingJob(
         algorithm, env, cfg.steps, epsilon, learning_rate, cfg.seed, checkpoint=plan, resume=resume
     )

@@ -193,3 +193,39 @@ def test_a_tampered_checkpoint_or_another_config_is_refused_before_any_work(tmp_
     assert tampered.returncode == 2 and len(stderr.splitlines()) == 1, stderr
     assert f"resume={job_dir}" in stderr
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_an_interrupted_sweep_resumes_keeping_finished_jobs_and_continuing_the_stopped_one(
+    tmp_path,
+):
+    """Ctrl+C in job 1 of 3: the sweep still writes its summary and prints the command
+    that resumes it; that command keeps job 0 untouched, continues job 1 from its
+    checkpoint (its table then equals the same job never stopped) and runs job 2."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", "seed=0,1,2", "steps=40000000", "checkpoint.every=5000000"]
+    first = app(*args, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    deadline = time.monotonic() + 240
+    while not (sweep / "1" / "checkpoint.npz").exists():
+        assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGINT)
+    _, stderr = first.communicate(timeout=60)
+    assert first.returncode == 130, stderr
+    assert len((sweep / "summary.md").read_text().splitlines()) == 2 + 2  # jobs 0 and 1
+    command = stderr.strip().split("resume the sweep with: ")[1].split()
+    assert command[-1] == f"resume={sweep}"
+    job0 = (sweep / "0" / "q_table.npy").stat().st_mtime_ns
+    again = app(*command[3:], cwd=tmp_path)
+    stdout, stderr = again.communicate(timeout=300)
+    assert again.returncode == 0, stderr
+    assert "job 0 completed earlier: kept, not rerun" in stdout
+    assert (sweep / "0" / "q_table.npy").stat().st_mtime_ns == job0
+    statuses = [json.loads((sweep / j / "metrics.json").read_text()) for j in "012"]
+    assert [m["status"] for m in statuses] == ["completed"] * 3
+    assert "resumed_at_step" in statuses[1] and "resumed_at_step" not in statuses[2]
+    alone = app("seed=1", *args[2:], f"hydra.run.dir={tmp_path / 'alone'}", cwd=tmp_path)
+    assert alone.wait(timeout=300) == 0
+    assert (sweep / "1" / "q_table.npy").read_bytes() == (
+        tmp_path / "alone" / "q_table.npy"
+    ).read_bytes()
+    assert len((sweep / "summary.md").read_text().splitlines()) == 2 + 3
