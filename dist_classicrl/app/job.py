@@ -395,7 +395,12 @@ def summary_text(metrics: dict[str, Any], out_dir: Path) -> str:
             f"draw {ev['vs_perfect_draw_rate']:.2%}  loss {ev['vs_perfect_loss_rate']:.2%}  "
             "(exact, vs perfect player)"
         )
-    if "optimality_gap" in ev:
+    if ev.get("improper"):
+        lines.append(
+            "  greedy policy  does not reach a terminal state: its undiscounted value is "
+            f"{ev['policy_value']} (optimum {ev['optimal_value']:.4f}, value iteration)"
+        )
+    elif "optimality_gap" in ev:
         lines.append(
             f"  greedy policy  optimality gap {max(ev['optimality_gap'], 0.0):.2%} "
             f"(value {ev['policy_value']:.4f} vs optimum {ev['optimal_value']:.4f}, "

@@ -125,11 +125,53 @@ def finite_horizon_return(model: TabularModel, policy: np.ndarray, horizon: int)
     return float(model.initial @ values)
 
 
+def divergent_value(model: TabularModel, policy: np.ndarray) -> float | None:
+    """Undiscounted, a policy that can reach from the start a set of states it never
+    leaves (no terminating transition) has an infinite value if rewards flow there:
+    ``-inf`` for costs (CliffWalking's -1 per step), ``+inf`` for gains, NaN for both.
+    None when the policy reaches a terminal state surely or earns nothing meanwhile."""
+    s = np.arange(model.n_states)
+    probs, nxt = model.probs[s, policy], model.next_states[s, policy]
+    rew, term = model.rewards[s, policy], model.terminated[s, policy]
+    moves = (probs > 0) & ~term  # [S, K]: continuing outcomes
+    can_end = ((probs > 0) & term).any(axis=1)
+    changed = True
+    while changed:  # states from which termination is reachable, by backward closure
+        reach = can_end | (moves & can_end[nxt]).any(axis=1)
+        changed = bool((reach != can_end).any())
+        can_end = reach
+    seen = model.initial > 0
+    frontier = seen.copy()
+    while frontier.any():  # states the policy reaches from the start
+        successors = np.zeros(model.n_states, dtype=bool)
+        successors[nxt[frontier][moves[frontier]]] = True
+        frontier = successors & ~seen
+        seen |= successors
+    trapped = seen & ~can_end
+    flows = rew[trapped][moves[trapped]]
+    if not trapped.any() or not flows.any():
+        return None
+    if (flows <= 0).all():
+        return float("-inf")
+    return float("inf") if (flows >= 0).all() else float("nan")
+
+
 def optimality_gap(model: TabularModel, policy: np.ndarray, discount: float) -> dict[str, float]:
-    """Relative gap between the optimal and the policy's discounted start value."""
+    """Relative gap between the optimal and the policy's discounted start value. With
+    ``discount=1`` an improper policy (`divergent_value`) is reported as such, at once,
+    instead of iterating its diverging value."""
     v_star, _ = value_iteration(model, discount)
-    v_pi = policy_value(model, policy, discount)
     start_star = float(model.initial @ v_star)
+    if discount >= 1.0:
+        divergent = divergent_value(model, policy)
+        if divergent is not None:
+            return {
+                "optimal_value": start_star,
+                "policy_value": divergent,
+                "optimality_gap": float("inf"),
+                "improper": 1.0,  # does not reach a terminal state
+            }
+    v_pi = policy_value(model, policy, discount)
     start_pi = float(model.initial @ v_pi)
     scale = abs(start_star) if start_star != 0 else 1.0
     return {

@@ -436,3 +436,24 @@ def test_reset_never_starts_in_a_state_with_zero_start_probability():
     env.rng_state[:] = _state_for_largest_uniform()
     obs, _ = env.reset()
     assert env.model.initial[obs[0]] > 0, obs
+
+
+def test_an_improper_policy_undiscounted_is_reported_at_once_not_iterated():
+    """discount=1: on CliffWalking a policy that walks into the wall forever costs -1 per
+    step without end (-inf, found from the policy's graph, not after 100,000 sweeps); the
+    optimal policy is proper and keeps its exact value; on FrozenLake a policy stuck in a
+    reward-free loop has a finite value (the chance of reaching the goal)."""
+    from dist_classicrl.envs import make_env
+    from dist_classicrl.envs.tabular_model import divergent_value, optimality_gap, value_iteration
+
+    cliff = make_env("gym", 1, id="CliffWalking-v1", max_episode_steps=200, seed=0).model
+    _, q_star = value_iteration(cliff, 1.0)
+    optimal = q_star.argmax(axis=1)
+    assert divergent_value(cliff, optimal) is None
+    assert optimality_gap(cliff, optimal, 1.0)["optimality_gap"] == pytest.approx(0.0)
+    up = np.zeros(cliff.n_states, dtype=np.int64)  # action 0: up, into the top wall
+    report = optimality_gap(cliff, up, 1.0)  # iterating it gave -100,000 after 100,000 sweeps
+    assert report["improper"] == 1.0 and report["policy_value"] == float("-inf")
+    lake = make_env("gym", 1, id="FrozenLake-v1", seed=0).model
+    left = np.zeros(lake.n_states, dtype=np.int64)
+    assert divergent_value(lake, left) is None  # loops earn nothing: a finite value
