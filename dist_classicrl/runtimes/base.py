@@ -1,29 +1,19 @@
-"""The runtime interface: what a runtime supplies to the one training driver.
-
-`dist_classicrl.runtimes.driver` owns everything the runtimes share: chunk planning,
-schedules, progress, evaluation points, stop requests and signals, result assembly and
-cleanup. A `Runtime` supplies only how its learners run (one loop in this process,
-forked workers, MPI ranks) and how their tables are combined (nothing, a merge into
-shared memory, an MPI synchronisation). No runtime imports another.
+"""What goes into and out of a training run: the job, the runtime's raw outcome, the
+result, and the error of a failed learner. The `Runtime` interface and the driver that
+uses these are in `dist_classicrl.runtimes.driver`.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
-from dist_classicrl.errors import check_positive_int
-from dist_classicrl.runtimes.capacity import check_memory
 from dist_classicrl.runtimes.checkpoint import Checkpoint, CheckpointPlan
 from dist_classicrl.schedules import Schedule
-
-if TYPE_CHECKING:
-    from dist_classicrl.runtimes.driver import Session
 
 #: ``(global step, table, [episodes, return sum, squared-return sum, length sum],
 #: seconds since training started)``: one learning-curve point, evaluated by the driver.
@@ -102,66 +92,3 @@ class TrainResult:
     @property
     def steps_per_s(self) -> float:
         return self.steps / self.train_time_s if self.train_time_s > 0 else float("nan")
-
-
-class Runtime(ABC):
-    """How learners run and combine; `train` hands the job to the driver."""
-
-    name: ClassVar[str]
-
-    def __init__(
-        self, eval_points: int = 10, progress: bool | None = None, fused: bool = True
-    ) -> None:
-        check_positive_int("runtime.eval_points", eval_points)
-        self.eval_points = eval_points
-        self.progress = progress
-        self.fused = fused
-
-    #: Processes that learn (workers or ranks); the progress bar and metrics show it.
-    @property
-    def learners(self) -> int:
-        return 1
-
-    def is_secondary_rank(self) -> bool:
-        """True in an MPI rank other than 0 of ranks the user started: rank 0 alone
-        writes the job's files."""
-        return False
-
-    def check_capacity(self, env: DistClassicRLEnv) -> None:
-        """Raise `ConfigError` if this machine cannot hold the job: memory for the
-        tables, processes to start. Called before the algorithm's table is allocated.
-        One process: the table and the copy saved as the result."""
-        check_memory(
-            2 * table_bytes(env),
-            f"a {env.n_states:,} x {env.n_actions} table (and its saved copy)",
-        )
-
-    #: Whether `execute` writes checkpoints and resumes from them.
-    checkpoints: ClassVar[bool] = False
-
-    def check_compatible(self, algorithm: BaseAlgorithm, env: DistClassicRLEnv) -> None:
-        """Raise `ConfigError` for an algorithm this runtime cannot run."""
-
-    def train(
-        self,
-        algorithm: BaseAlgorithm,
-        env: DistClassicRLEnv,
-        steps: int,
-        epsilon: Schedule,
-        learning_rate: Schedule,
-        seed: int | None = None,
-    ) -> TrainResult:
-        """Learn from exactly `steps` env transitions (fewer when stopped); raises
-        `WorkerError` if a learner fails (its ``result`` holds what survived)."""
-        return self.run(TrainingJob(algorithm, env, steps, epsilon, learning_rate, seed))
-
-    def run(self, job: TrainingJob) -> TrainResult:
-        """`train` for a whole `TrainingJob` (checkpoints and resume included)."""
-        from dist_classicrl.runtimes.driver import train
-
-        return train(self, job)
-
-    @abstractmethod
-    def execute(self, session: Session) -> Outcome | None:
-        """Run the learners until the budget is spent or the session asks them to stop;
-        None from an MPI rank other than 0 (rank 0 reports)."""

@@ -66,12 +66,13 @@ from numba import njit
 from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import ConfigError, check_positive_int
-from dist_classicrl.runtimes.base import Outcome, Runtime
+from dist_classicrl.runtimes.base import Outcome
 from dist_classicrl.runtimes.capacity import check_memory, check_process_count
 from dist_classicrl.runtimes.driver import (
     FIRST_CHUNK_BATCHES,
     Coordinator,
     Learner,
+    Runtime,
     Session,
     warm_up,
 )

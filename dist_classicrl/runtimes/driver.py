@@ -1,4 +1,9 @@
-"""The training driver: the one loop every runtime runs its learners in.
+"""The training driver: the `Runtime` interface and the one loop every runtime runs its
+learners in.
+
+A `Runtime` supplies only how its learners run (one loop in this process, forked
+workers, MPI ranks) and how their tables are combined (nothing, a merge into shared
+memory, an MPI synchronisation); the driver owns the rest. No runtime imports another.
 
 A *learner* is a process that learns: the single runtime's process, each parallel
 worker, each MPI rank. Every learner runs `Learner.run`:
@@ -37,22 +42,25 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from tqdm import tqdm
 
+from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import ConfigError, check_positive_int
 from dist_classicrl.runtimes import checkpoint
 from dist_classicrl.runtimes.base import (
     Outcome,
-    Runtime,
     TrainingJob,
     TrainResult,
     WorkerError,
+    table_bytes,
 )
+from dist_classicrl.runtimes.capacity import check_memory
 from dist_classicrl.runtimes.loop import TrainingLoop
+from dist_classicrl.schedules import Schedule
 
 #: Seconds one compiled call should last: short enough that a stop is quick, long enough
 #: that the Python between calls costs nothing (measured: < 0.1% at 0.1 s).
@@ -165,6 +173,67 @@ class StopRequest:
     @property
     def signal_name(self) -> str | None:
         return signal.Signals(self.signals[0]).name if self.signals else None
+
+
+class Runtime(ABC):
+    """How learners run and combine; `train` hands the job to the driver."""
+
+    name: ClassVar[str]
+
+    def __init__(
+        self, eval_points: int = 10, progress: bool | None = None, fused: bool = True
+    ) -> None:
+        check_positive_int("runtime.eval_points", eval_points)
+        self.eval_points = eval_points
+        self.progress = progress
+        self.fused = fused
+
+    #: Processes that learn (workers or ranks); the progress bar and metrics show it.
+    @property
+    def learners(self) -> int:
+        return 1
+
+    def is_secondary_rank(self) -> bool:
+        """True in an MPI rank other than 0 of ranks the user started: rank 0 alone
+        writes the job's files."""
+        return False
+
+    def check_capacity(self, env: DistClassicRLEnv) -> None:
+        """Raise `ConfigError` if this machine cannot hold the job: memory for the
+        tables, processes to start. Called before the algorithm's table is allocated.
+        One process: the table and the copy saved as the result."""
+        check_memory(
+            2 * table_bytes(env),
+            f"a {env.n_states:,} x {env.n_actions} table (and its saved copy)",
+        )
+
+    #: Whether `execute` writes checkpoints and resumes from them.
+    checkpoints: ClassVar[bool] = False
+
+    def check_compatible(self, algorithm: BaseAlgorithm, env: DistClassicRLEnv) -> None:
+        """Raise `ConfigError` for an algorithm this runtime cannot run."""
+
+    def train(
+        self,
+        algorithm: BaseAlgorithm,
+        env: DistClassicRLEnv,
+        steps: int,
+        epsilon: Schedule,
+        learning_rate: Schedule,
+        seed: int | None = None,
+    ) -> TrainResult:
+        """Learn from exactly `steps` env transitions (fewer when stopped); raises
+        `WorkerError` if a learner fails (its ``result`` holds what survived)."""
+        return self.run(TrainingJob(algorithm, env, steps, epsilon, learning_rate, seed))
+
+    def run(self, job: TrainingJob) -> TrainResult:
+        """`train` for a whole `TrainingJob` (checkpoints and resume included)."""
+        return train(self, job)
+
+    @abstractmethod
+    def execute(self, session: Session) -> Outcome | None:
+        """Run the learners until the budget is spent or the session asks them to stop;
+        None from an MPI rank other than 0 (rank 0 reports)."""
 
 
 class Coordinator(ABC):

@@ -45,11 +45,12 @@ import numpy as np
 from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import ConfigError, check_positive_int
-from dist_classicrl.runtimes.base import Outcome, Runtime, TrainingJob, table_bytes
+from dist_classicrl.runtimes.base import Outcome, TrainingJob, table_bytes
 from dist_classicrl.runtimes.capacity import check_memory, check_process_count, usable_cores
 from dist_classicrl.runtimes.driver import (
     Coordinator,
     Learner,
+    Runtime,
     Session,
     format_failure,
     warm_up,

@@ -11,8 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from dist_classicrl.runtimes.base import Outcome, Runtime
-from dist_classicrl.runtimes.driver import Coordinator, Learner, Session, schedule_tick, warm_up
+from dist_classicrl.runtimes.base import Outcome
+from dist_classicrl.runtimes.driver import (
+    Coordinator,
+    Learner,
+    Runtime,
+    Session,
+    schedule_tick,
+    warm_up,
+)
 from dist_classicrl.runtimes.loop import TrainingLoop
 
 
