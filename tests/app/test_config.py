@@ -129,8 +129,8 @@ def test_config_yaml_files_hold_values_under_a_schema():
             assert defaults[0].startswith("base_") or defaults[0] in parent, f"{group}/{option}"
 
 
-def test_a_key_the_constructor_does_not_take_is_one_line_too():
-    with pytest.raises(ConfigError, match="unexpected keyword argument 'lr'"):
+def test_a_key_added_with_plus_that_nothing_reads_says_where_the_value_belongs():
+    with pytest.raises(ConfigError, match=r"set schedule\.learning_rate\.start"):
         preflight(["+algorithm.lr=0.1"])
 
 
