@@ -106,7 +106,12 @@ def _schema_keys() -> list[str]:
 
 
 def _did_you_mean(key: str) -> str:
-    close = difflib.get_close_matches(key, _schema_keys(), n=2, cutoff=0.75)
+    """Where the value belongs (`_MOVED`), or the closest keys at the same depth."""
+    if key in _MOVED:
+        return f"; set {_MOVED[key]} instead"
+    depth = key.count(".")
+    keys = [k for k in _schema_keys() if k.count(".") == depth]
+    close = difflib.get_close_matches(key, keys, n=2, cutoff=0.75)
     return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
@@ -131,9 +136,9 @@ def check_added_keys(overrides: list[str]) -> None:
         key = o.key_or_group
         if key.startswith(_OPEN_DICTS) or key.split("/")[0] in groups | {"hydra"}:
             continue
-        where = f"; set {_MOVED[key]} instead" if key in _MOVED else _did_you_mean(key)
         raise ConfigError(
-            f"{o.input_line}: the config has no key {key} and nothing reads one{where} "
+            f"{o.input_line}: the config has no key {key} and nothing reads one"
+            f"{_did_you_mean(key)} "
             "(the keys are listed by --cfg job)"
         )
 
