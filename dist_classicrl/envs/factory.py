@@ -152,9 +152,10 @@ def make_env(
     for name, value in given.items():
         if value is not None and kind in _READS and name not in _READS[kind]:
             readers = [k for k, reads in _READS.items() if name in reads]
+            example = " (e.g. env=gym env.id=Taxi-v4, or env=taxi)" if "gym" in readers else ""
             raise ConfigError(
                 f"env.{name}={value!r} is not read by env.kind={kind}: it applies to "
-                f"env.kind={' or '.join(readers)} (e.g. env=gym env.id=Taxi-v4, or env=taxi)"
+                f"env.kind={' or '.join(readers)}{example}"
             )
     if wrapper is not None and kind != "gym":
         raise ConfigError(

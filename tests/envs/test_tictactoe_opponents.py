@@ -265,7 +265,9 @@ def test_unknown_opponent_is_one_line_listing_the_allowed_values(bad):
 
 
 def test_opponent_on_a_gym_env_is_refused():
-    with pytest.raises(ConfigError, match=r"applies to env\.kind=tictactoe only"):
+    with pytest.raises(
+        ConfigError, match=r"not read by env\.kind=gym: it applies to env\.kind=tictactoe"
+    ):
         make_env("gym", 1, id="Taxi-v4", opponent="minimax")
 
 
