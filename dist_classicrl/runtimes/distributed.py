@@ -51,6 +51,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -541,7 +542,7 @@ def _launch(runtime: DistributedRuntime, session: Session) -> Outcome:
             "dist_classicrl.runtimes.mpi_job",
             str(job_dir),
         ]
-        returncode = _run_mpiexec(cmd, child_env, job_dir, runtime, session)
+        returncode, first_dead = _run_mpiexec(cmd, child_env, job_dir, runtime, session)
         result_file = job_dir / "result.pkl"
         stdout = (job_dir / "stdout.txt").read_text(errors="replace")
         stderr = (job_dir / "stderr.txt").read_text(errors="replace")
@@ -556,7 +557,7 @@ def _launch(runtime: DistributedRuntime, session: Session) -> Outcome:
         if session.stop.requested and returncode is not None:  # stopped before reporting
             return Outcome(None, 0, np.zeros(4), 0.0, 0.0, workers=runtime.ranks)
         # MPICH writes its banner about a dead rank to stdout
-        error = _rank_failure(job_dir, stderr + stdout, returncode, runtime)
+        error = _rank_failure(job_dir, stderr + stdout, returncode, runtime, first_dead)
         return Outcome(None, 0, np.zeros(4), 0.0, 0.0, workers=runtime.ranks, error=error)
     finally:
         shutil.rmtree(job_dir, ignore_errors=True)
@@ -564,19 +565,21 @@ def _launch(runtime: DistributedRuntime, session: Session) -> Outcome:
 
 def _run_mpiexec(
     cmd: list[str], env: dict, job_dir: Path, runtime: DistributedRuntime, session: Session
-) -> int | None:
+) -> tuple[int | None, tuple[str, str] | None]:
     """Run mpiexec in its own session (a terminal's Ctrl+C reaches only this process):
     forward a stop request as one SIGINT (mpiexec passes it to the ranks, which stop at
     the end of the round and report), a second SIGINT as a second one (mpiexec then
-    aborts them), and end it after ``runtime.timeout_s``. Returns mpiexec's exit code."""
+    aborts them), and end it after ``runtime.timeout_s``. Returns mpiexec's exit code
+    (None after the timeout) and the (rank, pid) that ended first."""
     with open(job_dir / "stdout.txt", "w") as stdout, open(job_dir / "stderr.txt", "w") as stderr:
         proc = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
     forwarded = 0
     deadline = time.monotonic() + runtime.timeout_s
     killed_at: float | None = None
+    ranks = _RankWatch(job_dir)
     try:
         while proc.poll() is None:
-            time.sleep(POLL_S)
+            ranks.wait(POLL_S)  # wakes at once when a rank ends: the first is the cause
             wanted = 2 if session.stop.hard else 1 if session.stop.requested else 0
             while forwarded < wanted:
                 proc.send_signal(signal.SIGINT)
@@ -589,9 +592,45 @@ def _run_mpiexec(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)  # mpiexec's group; its proxy ends the ranks
             proc.wait()
+        ranks.close()
     if time.monotonic() > deadline and not session.stop.requested:
-        return None
-    return proc.returncode
+        return None, ranks.first_dead
+    return proc.returncode, ranks.first_dead
+
+
+class _RankWatch:
+    """Which rank ended first while mpiexec still ran: when one rank dies, MPICH kills
+    the others at once, and its banner may name any of them."""
+
+    def __init__(self, job_dir: Path) -> None:
+        self.job_dir = job_dir
+        self.watches: dict[str, tuple[str, ProcessWatch]] = {}
+        self.first_dead: tuple[str, str] | None = None  # (rank, pid)
+
+    def wait(self, timeout: float) -> None:
+        """Sleep up to `timeout`, less if a watched rank ends; note the first to end."""
+        fds = [watch.fd for _, watch in self.watches.values() if watch.fd is not None]
+        if fds and self.first_dead is None:
+            select.select(fds, [], [], timeout)
+        else:
+            time.sleep(timeout)
+        self._poll()
+
+    def _poll(self) -> None:
+        for pid_file in self.job_dir.glob("rank*.pid"):
+            rank = pid_file.stem.removeprefix("rank")
+            pid = pid_file.read_text().strip()
+            if rank not in self.watches and pid.isdigit():
+                self.watches[rank] = (pid, ProcessWatch(int(pid)))
+        if self.first_dead is None:
+            for rank, (pid, watch) in sorted(self.watches.items()):
+                if not watch.alive():
+                    self.first_dead = (rank, pid)
+                    break
+
+    def close(self) -> None:
+        for _, watch in self.watches.values():
+            watch.close()
 
 
 _BANNER_PID = re.compile(r"PID (\d+) RUNNING AT")
@@ -600,14 +639,19 @@ _BANNER_SIGNAL = re.compile(r"EXIT STRING: .*\(signal (\d+)\)")
 _RANK_FAILED = re.compile(r"^dist_classicrl: (rank \d+ .*)$", re.MULTILINE)
 
 
-def _rank_failure(job_dir: Path, stderr: str, returncode: int | None, runtime) -> str:
+def _rank_failure(
+    job_dir: Path, stderr: str, returncode: int | None, runtime, first_dead=None
+) -> str:
     """The error of a distributed job whose ranks did not report: the rank that raised
-    (its own line), or the rank that died (MPICH's banner names its pid)."""
+    (its own line), or the rank that died first (`_RankWatch`), with its cause from
+    MPICH's banner when the banner names it."""
     if returncode is None:
         return (
             f"the {runtime.ranks} MPI ranks did not finish within "
             f"runtime.timeout_s={runtime.timeout_s}"
         )
+    for error_file in sorted(job_dir.glob("rank*.error")):  # a rank that raised
+        return error_file.read_text()
     raised = _RANK_FAILED.search(stderr)
     if raised:
         return raised.group(1) + _tail(stderr[raised.end() :])
@@ -615,14 +659,21 @@ def _rank_failure(job_dir: Path, stderr: str, returncode: int | None, runtime) -
     for pid_file in job_dir.glob("rank*.pid"):
         pids[pid_file.read_text().strip()] = pid_file.stem.removeprefix("rank")
     pid = _BANNER_PID.search(stderr)
+    cause = None
     if pid:
-        rank = pids.get(pid.group(1), "?")
         signum, code = _BANNER_SIGNAL.search(stderr), _BANNER_CODE.search(stderr)
         if signum:
             cause = describe_exit(-int(signum.group(1)))
         else:
             cause = describe_exit(int(code.group(1)) if code else returncode)
-        return f"rank {rank} (pid {pid.group(1)}) died: {cause}"
+    if first_dead is not None:
+        rank, dead_pid = first_dead
+        if pid and pid.group(1) == dead_pid:
+            return f"rank {rank} (pid {dead_pid}) died: {cause}"
+        seen = f" (MPICH reports rank {pids.get(pid.group(1), '?')}: {cause})" if pid else ""
+        return f"rank {rank} (pid {dead_pid}) died first; mpiexec then ended the others{seen}"
+    if pid:
+        return f"rank {pids.get(pid.group(1), '?')} (pid {pid.group(1)}) died: {cause}"
     return (
         f"mpiexec with {runtime.ranks} ranks failed ({describe_exit(returncode)}):{_tail(stderr)}"
     )

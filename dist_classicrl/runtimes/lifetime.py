@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+import select
 import signal
 from typing import Any
 
@@ -56,10 +57,13 @@ class ProcessWatch:
         except (AttributeError, OSError):
             self._fd = None
 
+    @property
+    def fd(self) -> int | None:
+        """The pidfd (readable once the process has ended), or None without pidfds."""
+        return self._fd
+
     def alive(self) -> bool:
         if self._fd is not None:
-            import select
-
             readable, _, _ = select.select([self._fd], [], [], 0)
             return not readable
         try:

@@ -4,8 +4,9 @@
 
 Every rank loads ``DIR/job.pkl``, writes its pid to ``DIR/rank<r>.pid`` (so that the app
 can name a rank that dies) and runs the driver's learners; rank 0 writes the outcome to
-``DIR/result.pkl``. A rank that raises says so in one line naming its rank and aborts
-every rank. If the app that started the ranks is gone, rank 0 removes DIR instead.
+``DIR/result.pkl``. A rank that raises writes its error to ``DIR/rank<r>.error`` (and
+stderr) and aborts every rank. If the app that started the ranks is gone, rank 0
+removes DIR instead.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def main(job_dir: str) -> None:
         _, outcome = run_learners(runtime, job)
     except Exception:
         error = format_failure(f"rank {rank} (pid {os.getpid()})")
+        # in a file too: MPI_Abort may end mpiexec before it forwards this rank's stderr
+        (directory / f"rank{rank}.error").write_text(error)
         print(f"dist_classicrl: {error}", file=sys.stderr, flush=True)
         comm.Abort(1)
         return
