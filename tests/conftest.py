@@ -15,3 +15,28 @@ def compose_config():
             return compose(config_name="config", overrides=overrides or [])
 
     return _compose
+
+
+#: Markers whose tests run only when selected with ``-m`` (the plain ``pytest`` stays a
+#: few minutes): ``pytest tests/reliability -m "faults_full or not faults_full"`` runs the
+#: whole fault matrix, ``pytest tests/soak -m soak`` the soak benchmarks.
+OPT_IN = {
+    "faults_full": "the slower fault-injection cases (other signal targets, start forms)",
+    "soak": "long soak benchmarks (DCRL_SOAK_SECONDS, 600 by default)",
+}
+
+
+def pytest_configure(config):
+    for marker, what in OPT_IN.items():
+        config.addinivalue_line("markers", f"{marker}: {what}; run with -m {marker}")
+
+
+def pytest_collection_modifyitems(config, items):
+    selected = config.getoption("markexpr") or ""
+    for marker in OPT_IN:
+        if marker in selected:
+            continue
+        skip = pytest.mark.skip(reason=f"opt-in: select it with -m {marker}")
+        for item in items:
+            if item.get_closest_marker(marker):
+                item.add_marker(skip)

@@ -9,7 +9,7 @@ exactly when it says so, float32 and not all zeros once steps were learned.
 
 Each test collects every problem it finds and reports them together, with the tail of
 the job's stderr. Cases marked ``faults_full`` (the other signal targets and the rarer
-start forms) run with ``-m faults_full`` (conftest.py).
+start forms) run with ``-m faults_full`` (tests/conftest.py).
 """
 
 from __future__ import annotations
