@@ -181,7 +181,7 @@ class DiscretizeWrapperConfig(WrapperConfig):
 class CheckpointConfig:
     """``checkpoint``: the training state written to the job's ``checkpoint.npz``
     (`dist_classicrl.runtimes.checkpoint`) every ``every`` steps; 0: only at the end and
-    when the job is stopped; null: never. The single runtime writes them."""
+    when the job is stopped; null: never."""
 
     every: int | None = 0
 

@@ -83,11 +83,6 @@ def build(cfg: DictConfig) -> tuple[Any, DistClassicRLEnv, Any, Schedule, Schedu
     )
     if cfg.get("init_q_table"):  # warm start, checked before any work
         algorithm.load_q_values(load_q_table(cfg.init_q_table, env.n_states, env.n_actions))
-    if not runtime.checkpoints and cfg.checkpoint.every:
-        raise ConfigError(
-            f"checkpoint.every={cfg.checkpoint.every}: runtime={runtime.name} does not write "
-            "checkpoints yet (runtime=single does)"
-        )
     if cfg.resume and not is_sweep_dir(cfg.resume):  # checked before any work; a sweep's
         load_resume(cfg, algorithm, env)  # jobs check their own checkpoints as they start
     return algorithm, env, runtime, epsilon, learning_rate
@@ -205,7 +200,7 @@ def run_job(
         _write_json(out_dir / "metrics.json", metrics)
     identity = job_identity(cfg, algorithm, env)
     plan = None
-    if writes and runtime.checkpoints and cfg.checkpoint.every is not None and cfg.steps > 0:
+    if writes and cfg.checkpoint.every is not None and cfg.steps > 0:
         manifest = {**identity, "seed": cfg.seed, "steps": cfg.steps}
         plan = checkpoint.CheckpointPlan(
             out_dir / checkpoint.FILE_NAME, cfg.checkpoint.every, manifest
@@ -241,7 +236,7 @@ def run_job(
         return {**metrics, "status": "other-rank"}
     if plan is not None and plan.path.exists():
         metrics["checkpoint"] = str(plan.path)
-        if result.status == "interrupted":
+        if result.status != "completed":  # stopped, or failed: continue from the checkpoint
             metrics["resume_command"] = resume_command(overrides or [], out_dir)
     if resume is not None:
         metrics["resumed_from"] = str(cfg.resume)

@@ -45,7 +45,7 @@ class TrainingJob:
     epsilon: Schedule
     learning_rate: Schedule
     seed: int | None = None
-    #: Write checkpoints (the single runtime does; the others refuse a plan).
+    #: Write checkpoints (`dist_classicrl.runtimes.checkpoint`).
     checkpoint: CheckpointPlan | None = None
     #: Continue from this checkpoint instead of starting afresh.
     resume: Checkpoint | None = None

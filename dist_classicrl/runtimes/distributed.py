@@ -36,6 +36,12 @@ Synchronisation (``sync=param_server``, the seed's parameter server)
     and sends the merged table back (``Bcast``). Rank 0 carries all the traffic: its link
     is the bottleneck as ranks grow.
 
+Checkpoints
+    Rank 0 writes them (``checkpoint.every``) right after a synchronisation, when the
+    combined table holds exactly the steps counted; a resumed run gives every rank that
+    table, the step count, statistics and pending evaluation points, and fresh random
+    streams.
+
 Stopping and failing
     SIGINT or SIGTERM in any rank (mpiexec forwards both) stops every rank at the end of
     the round; rank 0 reports what the ranks combined, ``status: interrupted``. When the
@@ -71,6 +77,7 @@ from dist_classicrl.runtimes.base import Outcome
 from dist_classicrl.runtimes.capacity import check_memory, check_process_count
 from dist_classicrl.runtimes.driver import (
     FIRST_CHUNK_BATCHES,
+    Continuation,
     Coordinator,
     Learner,
     Runtime,
@@ -322,10 +329,25 @@ class _RankCoordinator(Coordinator):
     """One rank: learns its share of a round, then synchronises with every rank (the
     stop request and the step counts travel with the tables)."""
 
-    def __init__(self, comm: Any, runtime: DistributedRuntime, session: Session, loop) -> None:
+    def __init__(
+        self,
+        comm: Any,
+        runtime: DistributedRuntime,
+        session: Session,
+        loop: TrainingLoop,
+        carried: Continuation,
+    ) -> None:
         self.comm, self.runtime, self.session, self.loop = comm, runtime, session, loop
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.steps = session.job.steps
+        self.carried = carried  # the resumed checkpoint's table is loaded already
+        plan = session.job.checkpoint
+        self.checkpoint_every = plan.every if plan is not None and self.rank == 0 else 0
+        self.next_checkpoint = (
+            (carried.done // self.checkpoint_every + 1) * (self.checkpoint_every)
+            if self.checkpoint_every
+            else 0
+        )
         algorithm = loop.algorithm
         self.base = np.array(algorithm.q_values(), dtype=np.float32)
         algorithm.load_q_values(self.base)
@@ -341,11 +363,11 @@ class _RankCoordinator(Coordinator):
         self.rank_totals = np.zeros((self.size, TOTALS))
         self.totals = np.zeros(TOTALS)  # this rank's numbers (TOTALS)
         self.global_totals = np.zeros(TOTALS)  # their sums over the ranks
-        self.snapshots: list = []
+        self.snapshots: list = list(carried.snapshots) if self.rank == 0 else []
         self.comm_time = 0.0
         self.bytes_sent = 0
         self.syncs = 0
-        self.taken = 0
+        self.taken = carried.taken
         self.start = self.round_start = time.perf_counter()
         self.round_done = 0  # this rank's steps when the round began
         self.round_end = 0
@@ -353,7 +375,19 @@ class _RankCoordinator(Coordinator):
 
     @property
     def global_done(self) -> int:
-        return int(self.global_totals[DONE])
+        """Steps whose learning the combined table holds, the resumed ones included."""
+        return self.carried.done + int(self.global_totals[DONE])
+
+    def statistics(self) -> np.ndarray:
+        """Episode statistics of the `global_done` steps."""
+        return self.carried.totals + self.global_totals[1:5]
+
+    def save_checkpoint(self, train_time_s: float) -> None:
+        """Rank 0, after a synchronisation: the combined table and what it holds."""
+        carried = Continuation(
+            self.global_done, self.statistics(), self.carried.train_time_s + train_time_s
+        )
+        self.session.save_combined_checkpoint(self.base, self.global_done, carried, self.snapshots)
 
     def global_step(self, done: int) -> int:
         return self.global_done
@@ -405,6 +439,11 @@ class _RankCoordinator(Coordinator):
         self._snapshot_if_due()
         if self.rank == 0:
             self.session.progress(self.global_done)
+        if self.checkpoint_every and self.next_checkpoint <= self.global_done < self.steps:
+            self.save_checkpoint(time.perf_counter() - self.start)
+            self.next_checkpoint = (self.global_done // self.checkpoint_every + 1) * (
+                self.checkpoint_every
+            )
         if self.global_totals[STOP] > 0 or self.global_done >= self.steps:
             return False
         self._plan_round(done)
@@ -447,8 +486,8 @@ class _RankCoordinator(Coordinator):
                 (
                     self.global_done,
                     self.base.copy(),
-                    self.global_totals[1:5].copy(),
-                    now - self.start,
+                    self.statistics(),
+                    self.carried.train_time_s + now - self.start,
                 )
             )
             self.taken += 1
@@ -462,7 +501,9 @@ def run_rank(comm: Any, runtime: DistributedRuntime, session: Session) -> Outcom
     rank, size = comm.Get_rank(), comm.Get_size()
     if size > 1:
         unlink_mpi_files(comm)
-    rank_seed = int(np.random.SeedSequence([job.seed or 0, rank, 7]).generate_state(1)[0])
+    carried = session.continuation()  # every rank loads the resumed table
+    words = [job.seed or 0, rank, 7, *carried.seed_words()]
+    rank_seed = int(np.random.SeedSequence(words).generate_state(1)[0])
     job.algorithm.reseed(rank_seed)
     loop = TrainingLoop(job.algorithm, job.env, fused=runtime.fused)
     try:
@@ -478,7 +519,7 @@ def run_rank(comm: Any, runtime: DistributedRuntime, session: Session) -> Outcom
     def stop() -> bool:
         return session.stop.requested or (watch is not None and not watch.alive())
 
-    coordinator = _RankCoordinator(comm, runtime, session, loop)
+    coordinator = _RankCoordinator(comm, runtime, session, loop, carried)
     comm.Barrier()
     coordinator.start = coordinator.round_start = time.perf_counter()
     learner = Learner(loop, job, coordinator, stop)
@@ -494,13 +535,15 @@ def run_rank(comm: Any, runtime: DistributedRuntime, session: Session) -> Outcom
     job.algorithm.step_count += coordinator.global_done
     if rank != 0:
         return None
+    if job.checkpoint is not None:  # at the end, and when stopped
+        coordinator.save_checkpoint(train_time)
     comm_time = float(np.mean(comm_times))
     steps = coordinator.global_done
     return Outcome(
         q_table=coordinator.base.copy() if steps > 0 else None,
         steps=steps,
-        totals=coordinator.global_totals[1:5].copy(),
-        train_time_s=train_time,
+        totals=coordinator.statistics(),
+        train_time_s=coordinator.carried.train_time_s + train_time,
         compile_time_s=compile_time,
         snapshots=coordinator.snapshots,
         workers=size,

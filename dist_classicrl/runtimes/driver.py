@@ -30,6 +30,12 @@ Stop requests and signals (`StopRequest`)
 Evaluation points and result assembly (`train`)
     Runtimes return the tables they snapshot at the evaluation points (`Outcome`); the
     driver evaluates them, sums the statistics and builds the one `TrainResult`.
+Checkpoints (`Session.save_checkpoint`, `Session.continuation`)
+    The single runtime saves its whole state and resumes exactly. Runtimes whose learners
+    combine (parallel, distributed) save the combined table, the step count and
+    statistics it holds, the training time and the evaluation snapshots not yet
+    evaluated (`Continuation`); a resumed run continues the schedules, counters and
+    learning curve from there with fresh random streams (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -53,6 +60,7 @@ from dist_classicrl.errors import ConfigError, check_positive_int
 from dist_classicrl.runtimes import checkpoint
 from dist_classicrl.runtimes.base import (
     Outcome,
+    Snapshot,
     TrainingJob,
     TrainResult,
     WorkerError,
@@ -112,6 +120,13 @@ def pending_early_signal() -> int | None:
     return _early_signals[0] if _early_signals else None
 
 
+class CompileInterrupted(KeyboardInterrupt):
+    """A signal while kernels compile. A subclass, not `KeyboardInterrupt` itself: CPython
+    (3.11) marks a `KeyboardInterrupt` escaping code run by ``exec(str)`` (Numba compiles
+    through it) as unhandled, even when a caller catches it later, and then ends the
+    process by SIGINT at exit (exit code -2 instead of 130); it tests the exact type."""
+
+
 class StopRequest:
     """SIGINT / SIGTERM as a flag that learners poll between chunks (module docstring).
 
@@ -128,7 +143,7 @@ class StopRequest:
         self.hard = self.hard or (bool(self.signals) and signum == signal.SIGINT)
         self.signals.append(signum)
         if self.raising:
-            raise KeyboardInterrupt
+            raise CompileInterrupted
 
     @contextmanager
     def installed(self) -> Iterator[StopRequest]:
@@ -206,9 +221,6 @@ class Runtime(ABC):
             2 * table_bytes(env),
             f"a {env.n_states:,} x {env.n_actions} table (and its saved copy)",
         )
-
-    #: Whether `execute` writes checkpoints and resumes from them.
-    checkpoints: ClassVar[bool] = False
 
     def check_compatible(self, algorithm: BaseAlgorithm, env: DistClassicRLEnv) -> None:
         """Raise `ConfigError` for an algorithm this runtime cannot run."""
@@ -316,6 +328,30 @@ def schedule_tick(steps: int, num_envs: int) -> int:
     return max(num_envs, math.ceil(steps / SCHEDULE_TICKS / num_envs) * num_envs)
 
 
+@dataclass
+class Continuation:
+    """What a combined run (parallel workers, MPI ranks) carries over from the checkpoint
+    it resumes: zeros for a fresh run. The random streams are not carried: each learner
+    draws fresh ones from the seed and `done`, so a resumed run continues the schedules,
+    counters and curve, not the exact trajectory."""
+
+    done: int = 0  # steps whose learning the table holds
+    totals: np.ndarray = field(default_factory=lambda: np.zeros(4))  # their statistics
+    train_time_s: float = 0.0
+    snapshots: list[Snapshot] = field(default_factory=list)  # taken, not yet evaluated
+    evaluated: int = 0  # evaluation points already on the curve
+
+    @property
+    def taken(self) -> int:
+        """Evaluation points passed before the resume."""
+        return self.evaluated + len(self.snapshots)
+
+    def seed_words(self) -> list[int]:
+        """Extra words for the learners' seed sequences: after a resume, streams that
+        differ from the ones the first part of the run used."""
+        return [self.done] if self.done else []
+
+
 class Session:
     """What the driver hands a runtime's `execute`: the job, the stop request, progress,
     and the learning curve (evaluation points)."""
@@ -340,6 +376,60 @@ class Session:
         }
         parts = {**parts, "driver": {**parts.get("driver", {}), **driver_part}}
         checkpoint.save(plan.path, parts, {**plan.manifest, "steps_done": done})
+
+    def save_combined_checkpoint(
+        self, table: np.ndarray, done: int, carried: Continuation, snapshots: list[Snapshot]
+    ) -> None:
+        """A combined run's checkpoint (`Continuation`): `table` holds exactly the learning
+        of `done` steps; `carried` the statistics and time up to then; `snapshots` the
+        evaluation points taken and not yet evaluated."""
+        count = len(snapshots)
+        shape = (count, *table.shape)
+        parts = {
+            "table": {"q": np.asarray(table, dtype=np.float32)},
+            "combined": {
+                "totals": np.asarray(carried.totals, dtype=np.float64),
+                "train_time_s": carried.train_time_s,
+                "snap_step": np.array([s[0] for s in snapshots], dtype=np.int64),
+                "snap_q": np.array([s[1] for s in snapshots], dtype=np.float32).reshape(shape),
+                "snap_totals": np.array([s[2] for s in snapshots], dtype=np.float64).reshape(
+                    count, 4
+                ),
+                "snap_time": np.array([s[3] for s in snapshots], dtype=np.float64),
+            },
+        }
+        self.save_checkpoint(parts, done)
+
+    def continuation(self) -> Continuation:
+        """Where a combined run starts: from the job's resumed checkpoint (its table
+        loaded into the algorithm), or from zero."""
+        if self.job.resume is None:
+            return Continuation()
+        driver = self.restore_driver()
+        state = self.job.resume.part("combined")
+        if "totals" not in state:
+            raise ConfigError(
+                "resume: the checkpoint is not a parallel or distributed run's (it holds "
+                "no combined table)"
+            )
+        self.job.algorithm.load_q_values(self.job.resume.part("table")["q"])
+        snapshots = [
+            (int(step), q, totals, float(seconds))
+            for step, q, totals, seconds in zip(
+                state["snap_step"],
+                state["snap_q"],
+                state["snap_totals"],
+                state["snap_time"],
+                strict=True,
+            )
+        ]
+        return Continuation(
+            done=int(driver["done"]),
+            totals=np.asarray(state["totals"], dtype=np.float64),
+            train_time_s=float(state["train_time_s"]),
+            snapshots=snapshots,
+            evaluated=len(self.curve),
+        )
 
     def restore_driver(self) -> dict[str, Any]:
         """The driver's part of the resumed checkpoint, with the curve put back."""
@@ -420,11 +510,6 @@ def _execute(session: Session) -> Outcome | None:
     check_positive_int("steps", job.steps)
     runtime.check_capacity(job.env)
     runtime.check_compatible(job.algorithm, job.env)
-    if (job.checkpoint is not None or job.resume is not None) and not runtime.checkpoints:
-        raise ConfigError(
-            f"runtime={runtime.name} does not write or resume checkpoints yet: use "
-            "runtime=single, or checkpoint.every=null without resume"
-        )
     with session.progress_bar():
         try:
             return runtime.execute(session)

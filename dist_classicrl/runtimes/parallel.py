@@ -18,8 +18,12 @@ Synchronisation (``sync``):
   compiled kernel). ``list`` keeps its table in Python lists, which cannot live in shared
   memory: it supports ``merge`` only.
 
-The shared table's count of learned steps is kept per worker (``merged``), so that the
-saved table and ``steps`` agree on every path, a dead worker's included. The worker
+The shared table's count of learned steps is kept per worker (``merged``, with the
+statistics of those steps), so that the saved table and ``steps`` agree on every path, a
+dead worker's included. The main process writes the checkpoints (``checkpoint.every``):
+under the lock it copies the shared table with the steps merged into it, so a checkpoint
+never counts learning its table lacks (with ``sync=shared`` the table may also hold
+updates of the chunks under way). The worker
 whose chunk crosses an evaluation point copies the shared table into a snapshot slot;
 snapshots are evaluated after training, so evaluation never competes with the workers
 for cores.
@@ -45,9 +49,10 @@ import numpy as np
 from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import ConfigError, check_positive_int
-from dist_classicrl.runtimes.base import Outcome, TrainingJob, table_bytes
+from dist_classicrl.runtimes.base import Outcome, Snapshot, TrainingJob, table_bytes
 from dist_classicrl.runtimes.capacity import check_memory, check_process_count, usable_cores
 from dist_classicrl.runtimes.driver import (
+    Continuation,
     Coordinator,
     Learner,
     Runtime,
@@ -124,14 +129,17 @@ class ParallelRuntime(Runtime):
         workers = self.num_workers
         if session.stop.requested:  # stopped while compiling
             return Outcome(None, 0, np.zeros(4), 0.0, compile_time, workers=workers)
-        budgets = [job.steps // workers + (w < job.steps % workers) for w in range(workers)]
+        carried = session.continuation()
+        left = job.steps - carried.done
+        budgets = [left // workers + (w < left % workers) for w in range(workers)]
         shape = (job.env.n_states, job.env.n_actions)
-        slots = self.eval_points - 1
+        slots = max(self.eval_points - 1 - carried.taken, 0)
         ctx = mp.get_context("fork")  # workers inherit env, algorithm and compiled kernels
         with SharedArrays(
             q=(shape, np.float32),
             steps=((workers,), np.int64),
             merged=((workers,), np.int64),  # steps whose learning is in the shared table
+            merged_totals=((workers, 4), np.float64),  # their episode statistics
             totals=((workers, 4), np.float64),
             clock=((workers, 3), np.float64),  # start, end, seconds spent merging
             stop=((1,), np.int64),
@@ -156,9 +164,13 @@ class ParallelRuntime(Runtime):
                 ctx.Lock(),
                 ctx.SimpleQueue(),
                 os.getpid(),
+                carried,
+                self.eval_points,
             )
             error = self._supervise(ctx, plan, session)
             outcome = self._outcome(plan, compile_time, error)
+            if job.checkpoint is not None:  # at the end, when stopped, and what survived
+                self._save_checkpoint(plan, session)
         if outcome.q_table is not None:
             job.algorithm.load_q_values(outcome.q_table)
         job.algorithm.step_count += outcome.steps
@@ -172,6 +184,8 @@ class ParallelRuntime(Runtime):
         errors: dict[int, str] = {}
         failure: str | None = None
         deadline: float | None = None  # when stragglers get killed
+        every = session.job.checkpoint.every if session.job.checkpoint is not None else 0
+        next_checkpoint = (plan.carried.done // every + 1) * every if every else None
         try:
             for p in procs:
                 p.start()
@@ -179,7 +193,11 @@ class ParallelRuntime(Runtime):
                 time.sleep(POLL_S)
                 if not block.go[0] and (block.ready.all() or stop.requested):
                     block.go[0] = 1  # start the clocks together: a fork takes milliseconds
-                session.progress(int(block.steps.sum()))
+                session.progress(plan.carried.done + int(block.steps.sum()))
+                merged = plan.carried.done + int(block.merged.sum())
+                if next_checkpoint is not None and next_checkpoint <= merged < plan.job.steps:
+                    self._save_checkpoint(plan, session)
+                    next_checkpoint = (merged // every + 1) * every
                 while not plan.errors.empty():
                     w, text = plan.errors.get()
                     errors[w] = text
@@ -203,23 +221,30 @@ class ParallelRuntime(Runtime):
             plan.errors.get()
         return failure
 
+    def _save_checkpoint(self, plan: _WorkerPlan, session: Session) -> None:
+        """Write the shared table with what it holds (module docstring); skipped when the
+        lock is not free within the failure grace (its holder died)."""
+        block, carried = plan.block, plan.carried
+        if not plan.lock.acquire(timeout=FAILURE_GRACE_S):
+            return
+        try:
+            table = block.q.copy()
+            done = carried.done + int(block.merged.sum())
+            totals = carried.totals + block.merged_totals.sum(axis=0)
+            start, elapsed = _training_clock(block)
+            snapshots = _snapshots(plan, start, done)
+        finally:
+            plan.lock.release()
+        at = Continuation(done, totals, carried.train_time_s + elapsed)
+        session.save_combined_checkpoint(table, done, at, snapshots)
+
     def _outcome(self, plan: _WorkerPlan, compile_time: float, error: str | None) -> Outcome:
-        block, job = plan.block, plan.job
+        block, job, carried = plan.block, plan.job, plan.carried
         clock = block.clock.copy()
         ran = clock[:, 0] > 0
-        start = clock[ran, 0].min() if ran.any() else 0.0
-        train_time = float(clock[ran, 1].max() - start) if ran.any() else 0.0
-        steps = int(block.merged.sum())
-        snapshots = [
-            (
-                int(block.snap_step[k]),
-                block.snap_q[k].copy(),
-                block.snap_totals[k].copy(),
-                float(block.snap_time[k] - start),
-            )
-            for k in range(int(block.snap_count[0]))
-            if block.snap_step[k] <= steps
-        ]
+        start, train_time = _training_clock(block)
+        steps = carried.done + int(block.merged.sum())
+        snapshots = _snapshots(plan, start, steps)
         worker_time = np.where(ran, clock[:, 1] - clock[:, 0], np.nan)
         per_worker = [
             float(s / t) if t and t > 0 else float("nan")
@@ -228,8 +253,8 @@ class ParallelRuntime(Runtime):
         return Outcome(
             q_table=block.q.copy() if steps > 0 else None,
             steps=steps,
-            totals=block.totals.sum(axis=0),
-            train_time_s=train_time,
+            totals=carried.totals + block.totals.sum(axis=0),
+            train_time_s=carried.train_time_s + train_time,
             compile_time_s=compile_time,
             snapshots=snapshots,
             workers=len(plan.budgets),
@@ -243,6 +268,33 @@ class ParallelRuntime(Runtime):
             },
             error=error,
         )
+
+
+def _training_clock(block: SharedArrays) -> tuple[float, float]:
+    """(when the first worker started training, seconds until the last one stopped);
+    zeros when none started."""
+    clock = block.clock
+    ran = clock[:, 0] > 0
+    if not ran.any():
+        return 0.0, 0.0
+    start = float(clock[ran, 0].min())
+    return start, float(clock[ran, 1].max() - start)
+
+
+def _snapshots(plan: _WorkerPlan, start: float, steps: int) -> list[Snapshot]:
+    """The evaluation snapshots carried from a resumed checkpoint and those taken since,
+    up to global step `steps` (times in training seconds since the run began)."""
+    block, carried = plan.block, plan.carried
+    return carried.snapshots + [
+        (
+            int(block.snap_step[k]),
+            block.snap_q[k].copy(),
+            block.snap_totals[k].copy(),
+            carried.train_time_s + float(block.snap_time[k] - start),
+        )
+        for k in range(int(block.snap_count[0]))
+        if block.snap_step[k] <= steps
+    ]
 
 
 def _end_all(procs: list[Any]) -> None:
@@ -270,6 +322,8 @@ class _WorkerPlan:
     lock: Any
     errors: Any
     parent: int
+    carried: Continuation  # from a resumed checkpoint (zeros for a fresh run)
+    eval_points: int
 
     def run(self, w: int) -> None:
         die_with_parent()
@@ -290,7 +344,8 @@ class _WorkerPlan:
     def _train(self, w: int, local_stop: list[int]) -> None:
         block, job = self.block, self.job
         algorithm = job.algorithm
-        worker_seed = int(np.random.SeedSequence([job.seed or 0, w]).generate_state(1)[0])
+        words = [job.seed or 0, w, *self.carried.seed_words()]
+        worker_seed = int(np.random.SeedSequence(words).generate_state(1)[0])
         algorithm.reseed(worker_seed)
         # One worker has nobody to merge with: it learns in the shared table directly.
         alone = len(self.budgets) == 1 and isinstance(algorithm.q_table, np.ndarray)
@@ -333,7 +388,7 @@ class _WorkerCoordinator(Coordinator):
         self.base = plan.block.q.copy() if merging else None
 
     def global_step(self, done: int) -> int:
-        return int(self.block.steps.sum())
+        return self.plan.carried.done + int(self.block.steps.sum())
 
     def boundary(self, done: int) -> int:
         return min(self.budget, self.next_merge)
@@ -348,9 +403,10 @@ class _WorkerCoordinator(Coordinator):
     def after_chunk(self, done: int) -> None:
         block, w = self.block, self.w
         block.steps[w] = done
-        if not self.merging:
-            block.merged[w] = done
         block.totals[w] = self.loop.stats.totals()
+        if not self.merging:
+            block.merged_totals[w] = block.totals[w]
+            block.merged[w] = done
         block.replayed[w] = self.loop.replay_counts()
         block.clock[w, 1] = time.perf_counter()
         self._snapshot_if_due()
@@ -372,6 +428,7 @@ class _WorkerCoordinator(Coordinator):
                 1.0 - algorithm.learning_rate,
             )
             np.copyto(self.base, block.q)
+            block.merged_totals[self.w] = self.loop.stats.totals()
             block.merged[self.w] = done
         finally:
             self.plan.lock.release()
@@ -383,10 +440,11 @@ class _WorkerCoordinator(Coordinator):
         has passed its evaluation point (whichever worker gets there first)."""
         block, plan = self.block, self.plan
         slots = block.snap_step.shape[0]
-        total = plan.job.steps
+        total, carried = plan.job.steps, plan.carried
 
-        def due(k: int) -> bool:
-            return block.steps.sum() >= (k + 1) * total / (slots + 1) - 0.5
+        def due(k: int) -> bool:  # the run's evaluation point carried.taken + k + 1
+            point = (carried.taken + k + 1) * total / plan.eval_points - 0.5
+            return carried.done + block.steps.sum() >= point
 
         if block.snap_count[0] >= slots or not due(int(block.snap_count[0])):
             return
@@ -396,8 +454,8 @@ class _WorkerCoordinator(Coordinator):
             while block.snap_count[0] < slots and due(int(block.snap_count[0])):
                 k = int(block.snap_count[0])
                 block.snap_q[k] = block.q
-                block.snap_step[k] = block.merged.sum()
-                block.snap_totals[k] = block.totals.sum(axis=0)
+                block.snap_step[k] = carried.done + block.merged.sum()
+                block.snap_totals[k] = carried.totals + block.totals.sum(axis=0)
                 block.snap_time[k] = time.perf_counter()
                 block.snap_count[0] = k + 1
         finally:

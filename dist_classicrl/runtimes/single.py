@@ -94,7 +94,6 @@ class SingleRuntime(Runtime):
     """Single-process training (module docstring)."""
 
     name = "single"
-    checkpoints = True
 
     def execute(self, session: Session) -> Outcome:
         job = session.job

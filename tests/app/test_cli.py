@@ -104,7 +104,6 @@ def test_multirun_over_the_three_variants_writes_a_summary(tmp_path):
         # a rule that joins two keys, hit only by the sweep's third combination
         ["-m", "runtime=parallel", "algorithm=numpy,list", "runtime.sync=merge,shared"],
         ["checkpoint.every=-1"],
-        ["runtime=parallel", "checkpoint.every=1000"],
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, args):

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from dist_classicrl.errors import ConfigError
+from dist_classicrl.runtimes import checkpoint
 from tests.reliability.harness import (
     FORMS,
     HUGE_STEPS,
@@ -251,8 +253,39 @@ def table_problems(job: Job, must_have_learned: bool = False) -> list[str]:
     return problems
 
 
+def checkpoint_problems(job: Job) -> list[str]:
+    """A saved table has a checkpoint that tells the same story: its step count and table
+    are those of metrics.json and q_table.npy (so the resume continues from them)."""
+    metrics, path = job.metrics() or {}, job.out_dir / "checkpoint.npz"
+    if metrics.get("q_table_saved") is not True:
+        return []
+    if not path.exists():
+        return ["a table was saved but no checkpoint.npz (checkpoint.every=0 writes one)"]
+    try:
+        saved = checkpoint.load(path, {})
+    except ConfigError as exc:
+        return [f"checkpoint.npz does not load: {exc}"]
+    problems = []
+    if saved.manifest.get("steps_done") != metrics.get("steps"):
+        problems.append(
+            f"checkpoint.npz holds {saved.manifest.get('steps_done')} steps, "
+            f"metrics.json says {metrics.get('steps')}"
+        )
+    part = saved.part("table") or saved.part("algorithm")
+    table = np.asarray(part["q"], dtype=np.float32)
+    if not np.array_equal(table, np.load(job.out_dir / "q_table.npy")):
+        problems.append("checkpoint.npz's table is not the saved q_table.npy")
+    if "resume_command" not in metrics:
+        problems.append("metrics.json has no resume_command although the job did not finish")
+    return problems
+
+
 def files_problems(job: Job, o: Outcome, must_have_learned: bool = False) -> list[str]:
-    return saved_line_problems(job, o) + table_problems(job, must_have_learned)
+    return (
+        saved_line_problems(job, o)
+        + table_problems(job, must_have_learned)
+        + checkpoint_problems(job)
+    )
 
 
 def interrupted_problems(job: Job) -> list[str]:

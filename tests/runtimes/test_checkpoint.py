@@ -1,10 +1,14 @@
-"""Checkpoints and resume (single runtime): a run stopped anywhere and resumed gives the
+"""Checkpoints and resume. Single runtime: a run stopped anywhere and resumed gives the
 table of the run that was never stopped, byte for byte, in every variant and built-in
-env; a checkpoint that is damaged or belongs to another job is refused in one line."""
+env. Parallel and distributed: a resumed run continues from the saved table, counters,
+schedules and learning curve. A checkpoint that is damaged or belongs to another job is
+refused in one line."""
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import os
 import signal
 import subprocess
@@ -18,7 +22,13 @@ import pytest
 from dist_classicrl.algorithms import VARIANTS
 from dist_classicrl.envs import make_env
 from dist_classicrl.errors import ConfigError
-from dist_classicrl.runtimes import SingleRuntime, TrainingJob, checkpoint
+from dist_classicrl.runtimes import (
+    DistributedRuntime,
+    ParallelRuntime,
+    SingleRuntime,
+    TrainingJob,
+    checkpoint,
+)
 from dist_classicrl.runtimes.loop import TrainingLoop
 from dist_classicrl.schedules import Schedule
 from dist_classicrl.wrappers import FlattenMultiDiscreteWrapper
@@ -229,3 +239,94 @@ def test_an_interrupted_sweep_resumes_keeping_finished_jobs_and_continuing_the_s
         tmp_path / "alone" / "q_table.npy"
     ).read_bytes()
     assert len((sweep / "summary.md").read_text().splitlines()) == 2 + 3
+
+
+@pytest.mark.parametrize(
+    "runtime",
+    [
+        ParallelRuntime(num_workers=2, eval_points=4, progress=False),
+        ParallelRuntime(num_workers=2, sync="shared", eval_points=4, progress=False),
+        DistributedRuntime(ranks=1, eval_points=4, progress=False),
+    ],
+    ids=["parallel-merge", "parallel-shared", "distributed"],
+)
+def test_a_combined_checkpoint_holds_the_table_and_curve_it_reports(tmp_path, runtime):
+    """Resuming a finished combined run's checkpoint learns nothing more: the result is
+    exactly the table, step count, statistics and learning curve the run reported (so
+    every one of them is saved and put back)."""
+    plan = checkpoint.CheckpointPlan(tmp_path / "c.npz", 0, IDENTITY)
+    first = runtime.run(job("optimal", ENVS[0], "q_learning", plan))
+    saved = checkpoint.load(plan.path, IDENTITY)
+    again = runtime.run(job("optimal", ENVS[0], "q_learning", resume=saved))
+    assert again.status == "completed" and again.steps == first.steps == STEPS
+    np.testing.assert_array_equal(again.q_table, first.q_table)
+    assert again.statistics == first.statistics
+    # the points taken during training (NaN, a window without episodes, equals itself)
+    np.testing.assert_equal(again.curve[:-1], first.curve[:-1])
+    untimed = [
+        {k: v for k, v in run.curve[-1].items() if k != "train_time_s"} for run in (again, first)
+    ]
+    np.testing.assert_equal(*untimed)  # the end point (the resumed run took a few ms more)
+    assert first.train_time_s <= again.train_time_s < first.train_time_s + 1.0
+
+
+def read_curve(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize(
+    "runtime",
+    [
+        ["runtime=parallel", "runtime.num_workers=2"],
+        ["runtime=parallel", "runtime.num_workers=2", "runtime.sync=shared"],
+        ["runtime=distributed", "runtime.ranks=2"],
+    ],
+    ids=["parallel-merge", "parallel-shared", "distributed"],
+)
+def test_a_combined_run_stopped_by_ctrl_c_resumes_from_its_table_counters_and_curve(
+    tmp_path, runtime
+):
+    """Ctrl+C after the first periodic checkpoint: the checkpoint then holds exactly the
+    table and step count the stopped job reports; the printed resume command finishes the
+    budget, keeps the curve points taken before the stop, continues the schedules (the
+    epsilon of every point is the schedule's at its step) and learns as well as the run
+    never stopped."""
+    steps = 30_000_000
+    common = [*runtime, f"steps={steps}", "checkpoint.every=4000000"]
+    whole = app(*common, f"hydra.run.dir={tmp_path / 'whole'}", cwd=tmp_path)
+    assert whole.wait(timeout=300) == 0, whole.stderr.read()
+    job_dir = tmp_path / "job"
+    stopped = app(*common, f"hydra.run.dir={job_dir}", cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while not (job_dir / "checkpoint.npz").exists():  # training is under way
+        assert stopped.poll() is None and time.monotonic() < deadline, stopped.stderr.read()
+        time.sleep(0.02)
+    os.killpg(stopped.pid, signal.SIGINT)
+    _, stderr = stopped.communicate(timeout=60)
+    assert stopped.returncode == 130, stderr
+    metrics = json.loads((job_dir / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and 0 < metrics["steps"] < steps, metrics
+    saved = checkpoint.load(job_dir, {})
+    assert saved.manifest["steps_done"] == metrics["steps"]
+    np.testing.assert_array_equal(saved.part("table")["q"], np.load(job_dir / "q_table.npy"))
+    before = read_curve(job_dir / "learning_curve.csv")
+
+    command = metrics["resume_command"].split()
+    resumed = app(*command[3:], cwd=tmp_path)
+    _, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr
+    final = json.loads((job_dir / "metrics.json").read_text())
+    assert final["status"] == "completed" and final["steps"] == steps
+    assert final["resumed_at_step"] == metrics["steps"]
+    assert final["episodes"] > metrics["episodes"]
+    after = read_curve(job_dir / "learning_curve.csv")
+    points = [int(row["step"]) for row in after]
+    assert len(after) == 10 and points == sorted(points) and points[-1] == steps
+    kept = before[:-1]  # the last row of the stopped job is its final table, not a point
+    assert after[: len(kept)] == kept
+    epsilon = Schedule(1.0, 0.05, math.ceil(0.5 * steps))  # the default epsilon schedule
+    for row in after:
+        assert float(row["epsilon"]) == pytest.approx(epsilon(int(row["step"])))
+    reference = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    assert final["eval"]["mean_return"] == pytest.approx(reference["eval"]["mean_return"], abs=0.03)
