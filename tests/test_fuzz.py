@@ -1,8 +1,16 @@
 """Fuzzing the two inputs a user hands the app: override lists and checkpoint files. The
 outcome is always a job that would run or one line naming what is wrong (`ConfigError`);
-never another exception, a hang or a partial file."""
+never another exception, a hang or a partial file. The preflight is fuzzed in process
+(fast, many examples); whole app runs of generated override lists check that what the
+preflight accepts then runs to complete files (``DCRL_FUZZ_RUNS`` examples, 8 by
+default)."""
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -54,6 +62,53 @@ def test_any_override_list_is_accepted_or_refused_in_one_line(tmp_path_factory, 
     except ConfigError as exc:
         assert "\n" not in str(exc) and str(exc).strip(), str(exc)
     assert not (out / "job").exists()  # preflight starts nothing
+
+
+#: For whole runs: the same keys, with budgets a test can afford (a refused value of
+#: every kind is still among them).
+RUN_VALUES = {
+    **VALUES,
+    "steps": ["1", "20000", "-5", "abc", "1e9"],
+    "env.opponent": ["random", "self", "human"],  # minimax's evaluation is slow to build
+}
+run_overrides = st.lists(
+    st.sampled_from(sorted(RUN_VALUES)).flatmap(
+        lambda key: st.sampled_from(RUN_VALUES[key]).map(lambda value: f"{key}={value}")
+    ),
+    max_size=4,
+    unique_by=lambda o: o.split("=")[0],
+)
+
+
+@settings(
+    max_examples=int(os.environ.get("DCRL_FUZZ_RUNS", "8")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(run_overrides)
+def test_any_override_list_runs_to_complete_files_or_exits_2_in_one_line(tmp_path, argv):
+    """The app itself: exit 0 with a completed job's files, or exit 2 with one line on
+    stderr and no job directory; never a traceback, a hang or a half-written job."""
+    if not any(o.startswith("steps=") for o in argv):
+        argv = [*argv, "steps=20000"]  # the default budget is minutes for some envs
+    out = tmp_path / f"job{len(list(tmp_path.iterdir()))}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "dist_classicrl.run", *argv, f"hydra.run.dir={out}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if proc.returncode == 2:
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("dist_classicrl: error: "), proc.stderr
+        assert not out.exists()
+        return
+    assert proc.returncode == 0, (argv, proc.stderr)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["q_table_saved"] is True, metrics
+    assert (out / "q_table.npy").is_file() and (out / "learning_curve.csv").is_file()
 
 
 IDENTITY = {"env": "fuzz"}
