@@ -45,3 +45,17 @@ class Schedule:
         if self.kind == "linear":
             return self.start + (self.end - self.start) * progress
         return self.start * math.exp(math.log(self.end / self.start) * progress)
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A schedule relative to a budget not known yet: from `start` to `end` over the first
+    `fraction` of the steps (`over` makes the `Schedule` for a budget)."""
+
+    start: float
+    end: float
+    fraction: float = 1.0
+    kind: str = "linear"
+
+    def over(self, steps: int) -> Schedule:
+        return Schedule(self.start, self.end, math.ceil(self.fraction * steps), self.kind)

@@ -100,6 +100,11 @@ class DistClassicRLEnv(ABC):
     def has_action_mask(self) -> bool:
         return False
 
+    def legal_actions(self, states: np.ndarray) -> np.ndarray | None:
+        """``bool[n, A]``: the legal actions in `states` (observed indices), or None when
+        every action is legal everywhere (or the env cannot tell from the index alone)."""
+        return None
+
     @abstractmethod
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Start a new episode in every copy: ``(obs int64[n], mask bool[n, A] | None)``."""

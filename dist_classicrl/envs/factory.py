@@ -6,13 +6,16 @@ import difflib
 import importlib
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import gymnasium as gym
+from gymnasium.envs.registration import load_env_creator
 
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.envs.blackjack import rules_model
 from dist_classicrl.envs.gym_vector import GymVectorEnv
 from dist_classicrl.envs.pettingzoo_adapter import make_pettingzoo
+from dist_classicrl.envs.presets import PRESETS
 from dist_classicrl.envs.tabular import TabularEnv, is_compilable
 from dist_classicrl.envs.tabular_model import TabularModel
 from dist_classicrl.envs.tictactoe import TicTacToeEnv
@@ -119,7 +122,7 @@ def _exact_model(probe: gym.Env, wrapped: bool) -> TabularModel | None:
 
 def make_env(
     kind: str = "tictactoe",
-    num_envs: int = 1,
+    num_envs: int | None = None,
     id: str | None = None,
     kwargs: dict | None = None,
     max_episode_steps: int | None = None,
@@ -129,13 +132,34 @@ def make_env(
     opponent: str = "random",
     wrapper: Wrapper | None = None,
 ) -> DistClassicRLEnv:
-    """Build a batched env. ``kind`` is a built-in name or ``gym`` (then `id` is required).
+    """Build a batched env of `num_envs` copies. ``kind`` is a named env (`PRESETS`:
+    ``"taxi"``, ``"frozenlake"``, ``"cartpole"``, ...; its values, wrapper included, are
+    defaults that the other arguments override), a built-in kind (``tictactoe``), ``gym``
+    (then `id` is required) or ``pettingzoo``.
 
     For ``gym``, `wrapper` (from the ``wrapper`` config group) wraps every copy, and
     ``backend=auto`` compiles envs whose exact tabular model is known (`TabularEnv`: the
     table ``P`` of toy-text envs, the rules of Blackjack) and steps the others through
-    ``gymnasium.vector``.
+    ``gymnasium.vector``. `num_envs` defaults to the preset's, else 1.
     """
+    preset = PRESETS.get(kind)
+    if preset is not None and preset.env["kind"] != kind:  # a named env of another kind
+        return make_env(
+            preset.env["kind"],
+            num_envs if num_envs is not None else preset.num_envs,
+            id if id is not None else preset.env.get("id"),
+            {**preset.env.get("kwargs", {}), **(kwargs or {})},
+            max_episode_steps
+            if max_episode_steps is not None
+            else preset.env.get("max_episode_steps"),
+            backend,
+            seed,
+            eval_episodes if eval_episodes != 100 else preset.env.get("eval_episodes", 100),
+            opponent,
+            wrapper if wrapper is not None else preset.wrapper,
+        )
+    if num_envs is None:
+        num_envs = preset.num_envs if preset is not None else 1
     check_positive_int("env.num_envs", num_envs)
     if max_episode_steps is not None:
         check_positive_int("env.max_episode_steps", max_episode_steps)
@@ -167,7 +191,9 @@ def make_env(
     if kind == "pettingzoo":  # self-play in a two-player PettingZoo classic game
         return make_pettingzoo(id, num_envs, seed, eval_episodes)
     if kind != "gym":
-        kinds = ", ".join([*REGISTRY, "gym", "pettingzoo"])
+        kinds = ", ".join(
+            [*REGISTRY, "gym", "pettingzoo", *(name for name in PRESETS if name not in REGISTRY)]
+        )
         raise ConfigError(f"env.kind={kind!r} is unknown: allowed are {kinds}")
     if not id:
         raise ConfigError("env.kind=gym needs env.id, a registered Gymnasium id such as Taxi-v4")
@@ -196,3 +222,57 @@ def make_env(
 def _wrapper_name(wrapper: Wrapper) -> str:
     target = wrapper.func if isinstance(wrapper, partial) else wrapper
     return getattr(target, "__name__", repr(target))
+
+
+def make_env_from(
+    env: Any, num_envs: int | None = None, seed: int | None = None
+) -> DistClassicRLEnv:
+    """A batched env of `num_envs` copies (1 if None) of an env object:
+
+    - a Gymnasium env: rebuilt from its ``spec`` (``gym.make``'s id, kwargs and time limit,
+      and the wrappers around it that record their arguments), compiled when its exact
+      model is known; an env made without ``gym.make`` is compiled from its table ``P``;
+    - a PettingZoo AEC game (``tictactoe_v3.env()``): self-play, as ``env.kind=pettingzoo``;
+    - one of this package's envs: returned as it is.
+    """
+    if isinstance(env, DistClassicRLEnv):
+        return env
+    num_envs = 1 if num_envs is None else num_envs
+    if hasattr(env, "agent_iter") and hasattr(env, "possible_agents"):  # a PettingZoo game
+        return make_pettingzoo(env.metadata.get("name"), num_envs, seed)
+    if not isinstance(env, gym.Env):
+        raise ConfigError(
+            f"env={type(env).__name__} is not a Gymnasium env, a PettingZoo AEC game, a "
+            "named env (e.g. 'taxi') or a Gymnasium id"
+        )
+    spec = env.spec
+    if spec is None:
+        if is_compilable(env.unwrapped):
+            return TabularEnv.from_gym(env, num_envs, seed=seed)
+        raise ConfigError(
+            f"env={type(env.unwrapped).__name__} was not made by gym.make (it has no spec), so "
+            "no copies of it can be made: create it with gym.make(id, ...)"
+        )
+    for wrapper_spec in spec.additional_wrappers:
+        if wrapper_spec.kwargs is None:
+            raise ConfigError(
+                f"env: the wrapper {wrapper_spec.name} does not record its arguments "
+                "(gymnasium.utils.RecordConstructorArgs), so copies of the env cannot be made; "
+                "give the env without it, or a wrapper that records them"
+            )
+    wrappers = [(load_env_creator(w.entry_point), w.kwargs) for w in spec.additional_wrappers]
+
+    def rewrap(inner: gym.Env) -> gym.Env:
+        for cls, kwargs in wrappers:
+            inner = cls(inner, **kwargs)
+        return inner
+
+    return make_env(
+        "gym",
+        num_envs,
+        id=spec.id,
+        kwargs=dict(spec.kwargs),
+        max_episode_steps=spec.max_episode_steps,
+        seed=seed,
+        wrapper=rewrap if wrappers else None,
+    )

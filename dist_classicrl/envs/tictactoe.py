@@ -396,6 +396,9 @@ class TicTacToeEnv(DistClassicRLEnv):
 
     exact_state = True
 
+    def legal_actions(self, states: np.ndarray) -> np.ndarray:
+        return _legal_masks()[np.asarray(states)]
+
     def state(self) -> dict:
         return {
             "codes": self.codes.copy(),
