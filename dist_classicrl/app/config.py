@@ -171,7 +171,7 @@ class DiscretizeWrapperConfig(WrapperConfig):
     The wrapper checks them against the space when the env is built.
     """
 
-    _target_: str | None = "dist_classicrl.wrappers.DiscretizeObservation"
+    _target_: str | None = "dist_classicrl.wrappers.BinnedObservation"
     bins: list[int] = field(default_factory=lambda: [10])
     low: list[float] | None = None
     high: list[float] | None = None

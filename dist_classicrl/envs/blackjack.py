@@ -34,7 +34,11 @@ import numpy as np
 from gymnasium.envs.toy_text.blackjack import BlackjackEnv
 
 from dist_classicrl.envs.tabular_model import TabularModel
-from dist_classicrl.wrappers import FlattenDiscreteAction, FlattenDiscreteObservation
+from dist_classicrl.wrappers import (
+    FlattenDiscreteAction,
+    FlattenDiscreteObservation,
+    FlattenMultiDiscreteWrapper,
+)
 
 #: Card values and their probabilities (face cards count 10).
 CARDS = np.arange(1, 11)
@@ -117,6 +121,10 @@ def rules_model(env: gym.Env) -> TabularModel | None:
     unwrapped = env.unwrapped
     if not isinstance(unwrapped, BlackjackEnv) or unwrapped.natural or unwrapped.sab:
         return None
+    if isinstance(env, FlattenMultiDiscreteWrapper):
+        if env.env.observation_space != unwrapped.observation_space:
+            return None
+        return blackjack_model(env.observation)
     flatten = env
     while isinstance(flatten, FlattenDiscreteAction):  # leaves observations as they are
         flatten = flatten.env

@@ -63,7 +63,11 @@ def _discrete_or_error(space: gym.Space, what: str, env_id: str) -> None:
             gym.spaces.MultiDiscrete: "wrapper=flatten turns a MultiDiscrete into one index",
         }.get(type(space), "no wrapper in this version maps it to one index")
         if what == "action" and isinstance(space, gym.spaces.Box):
-            hint = "continuous actions cannot be tabulated; no wrapper bins them"
+            hint = (
+                "continuous actions cannot be tabulated: bin them with Gymnasium's "
+                "gymnasium.wrappers.DiscretizeAction(env, bins) and pass the env object to "
+                "dist_classicrl.QLearning"
+            )
         if env_id in READY_CONFIGS:
             hint += f", or use the ready config env={READY_CONFIGS[env_id]}"
         shown = f"Box{space.shape}" if isinstance(space, gym.spaces.Box) else str(space)

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from dist_classicrl.schedules import ScheduleSpec
-from dist_classicrl.wrappers import DiscretizeObservation, FlattenMultiDiscreteWrapper
+from dist_classicrl.wrappers import BinnedObservation, FlattenMultiDiscreteWrapper
 
 #: The budget and schedules of an env that names none (the app's defaults too).
 DEFAULT_STEPS = 3_000_000
@@ -68,7 +68,7 @@ PRESETS: dict[str, EnvPreset] = {
     "cartpole": EnvPreset(
         _gym("CartPole-v1", num_envs=16),
         wrapper=partial(
-            DiscretizeObservation,
+            BinnedObservation,
             bins=[1, 3, 6, 3],
             low=[-2.4, -1.0, -0.21, -0.87],
             high=[2.4, 1.0, 0.21, 0.87],
@@ -79,7 +79,7 @@ PRESETS: dict[str, EnvPreset] = {
     ),
     "mountaincar": EnvPreset(
         _gym("MountainCar-v0", num_envs=16),
-        wrapper=partial(DiscretizeObservation, bins=[20, 20], low=[-1.2, -0.07], high=[0.6, 0.07]),
+        wrapper=partial(BinnedObservation, bins=[20, 20], low=[-1.2, -0.07], high=[0.6, 0.07]),
         steps=500_000,
         epsilon=ScheduleSpec(start=0.1, end=0.0, fraction=0.5),
         learning_rate=ScheduleSpec(start=0.5, end=0.01, fraction=1.0),

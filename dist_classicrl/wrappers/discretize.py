@@ -45,8 +45,13 @@ def _per_dimension(name: str, value: float | Sequence[float], dims: int) -> np.n
     return np.broadcast_to(values, (dims,)).copy()
 
 
-class DiscretizeObservation(gym.ObservationWrapper):
-    """A ``Box`` observation as the index of its grid cell (module docstring)."""
+class BinnedObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+    """A ``Box`` observation as the index of its grid cell (module docstring).
+
+    Not named after Gymnasium's ``DiscretizeObservation(env, bins)``, which takes the
+    space's own (finite) bounds and no clipping: this one takes bounds narrower than the
+    space and clips into the end bins. It records its arguments, so ``gym.make(env.spec)``
+    rebuilds it."""
 
     def __init__(
         self,
@@ -55,7 +60,8 @@ class DiscretizeObservation(gym.ObservationWrapper):
         low: float | Sequence[float] | None = None,
         high: float | Sequence[float] | None = None,
     ) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, bins=bins, low=low, high=high)
+        gym.ObservationWrapper.__init__(self, env)
         space = env.observation_space
         if not isinstance(space, spaces.Box):
             hint = _OTHER_SPACE_HINT.get(type(space), "only a Box space is binned")

@@ -16,8 +16,8 @@ from dist_classicrl.wrappers import FlattenMultiDiscreteWrapper
 from tests.app.test_cli import run_cli
 
 READY = [
-    ("cartpole", "DiscretizeObservation", 54, 2, GymVectorEnv),
-    ("mountaincar", "DiscretizeObservation", 400, 3, GymVectorEnv),
+    ("cartpole", "BinnedObservation", 54, 2, GymVectorEnv),
+    ("mountaincar", "BinnedObservation", 400, 3, GymVectorEnv),
     ("blackjack", "FlattenMultiDiscreteWrapper", 704, 2, TabularEnv),
 ]
 

@@ -10,7 +10,7 @@ import pytest
 
 from dist_classicrl.envs import GymVectorEnv, TabularEnv, TicTacToeEnv, make_env, make_gym
 from dist_classicrl.errors import ConfigError
-from dist_classicrl.wrappers import DiscretizeObservation, FlattenMultiDiscreteWrapper
+from dist_classicrl.wrappers import BinnedObservation, FlattenMultiDiscreteWrapper
 
 
 def test_default_kind_is_tictactoe_with_the_requested_batch_and_seed():
@@ -94,14 +94,14 @@ def test_non_discrete_observation_space_is_rejected_naming_the_wrapper_that_fits
 
 def test_the_wrapper_wraps_every_vector_copy_and_the_evaluation_env():
     bins = partial(
-        DiscretizeObservation,
+        BinnedObservation,
         bins=[1, 3, 6, 3],
         low=[-2.4, -1, -0.21, -0.87],
         high=[2.4, 1, 0.21, 0.87],
     )
     env = make_env(kind="gym", id="CartPole-v1", num_envs=3, seed=0, wrapper=bins)
     assert isinstance(env, GymVectorEnv) and (env.n_states, env.n_actions) == (54, 2)
-    assert all(isinstance(copy, DiscretizeObservation) for copy in env.vector.envs)
+    assert all(isinstance(copy, BinnedObservation) for copy in env.vector.envs)
     obs, _ = env.reset()
     assert ((obs >= 0) & (obs < 54)).all()
     result = env.evaluate_greedy(np.zeros((54, 2)), 0.99)  # always push left: falls fast
@@ -111,7 +111,7 @@ def test_the_wrapper_wraps_every_vector_copy_and_the_evaluation_env():
 
 def test_a_wrapper_that_does_not_fit_the_space_is_one_line():
     assert "already Discrete: use wrapper=none" in config_error(
-        kind="gym", id="Taxi-v4", wrapper=DiscretizeObservation
+        kind="gym", id="Taxi-v4", wrapper=BinnedObservation
     )
     assert "wrapper=flatten cannot flatten the observation space Box(4,)" in config_error(
         kind="gym", id="CartPole-v1", wrapper=FlattenMultiDiscreteWrapper
@@ -129,7 +129,7 @@ def test_a_wrapped_toy_text_env_is_not_compiled_from_its_unwrapped_table():
         kind="gym",
         id="CartPole-v1",
         backend="compiled",
-        wrapper=partial(DiscretizeObservation, low=-1.0, high=1.0),
+        wrapper=partial(BinnedObservation, low=-1.0, high=1.0),
     )
 
 

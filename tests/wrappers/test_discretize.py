@@ -8,13 +8,13 @@ import pytest
 from gymnasium import spaces
 
 from dist_classicrl.errors import ConfigError
-from dist_classicrl.wrappers import DiscretizeObservation
+from dist_classicrl.wrappers import BinnedObservation
 
 CARTPOLE = {"bins": [1, 3, 6, 3], "low": [-2.4, -1, -0.21, -0.87], "high": [2.4, 1, 0.21, 0.87]}
 
 
-def mountaincar(**kwargs) -> DiscretizeObservation:
-    return DiscretizeObservation(gym.make("MountainCar-v0"), **kwargs)
+def mountaincar(**kwargs) -> BinnedObservation:
+    return BinnedObservation(gym.make("MountainCar-v0"), **kwargs)
 
 
 def test_equal_width_bins_between_the_bounds_index_row_major():
@@ -28,7 +28,7 @@ def test_equal_width_bins_between_the_bounds_index_row_major():
 
 
 def test_values_outside_the_bounds_are_clipped_into_the_end_bins():
-    env = DiscretizeObservation(gym.make("CartPole-v1"), **CARTPOLE)
+    env = BinnedObservation(gym.make("CartPole-v1"), **CARTPOLE)
     assert env.observation_space == spaces.Discrete(54)
     far_low = env.observation(np.array([-4.0, -9.0, -0.4, -9.0], dtype=np.float32))
     far_high = env.observation(np.array([4.0, 9.0, 0.4, 9.0], dtype=np.float32))
@@ -38,7 +38,7 @@ def test_values_outside_the_bounds_are_clipped_into_the_end_bins():
 
 
 def test_a_single_bin_ignores_its_dimension_and_one_count_fits_every_dimension():
-    env = DiscretizeObservation(gym.make("CartPole-v1"), **CARTPOLE)
+    env = BinnedObservation(gym.make("CartPole-v1"), **CARTPOLE)
     a = env.observation(np.array([-2.0, 0.0, 0.0, 0.0], dtype=np.float32))
     b = env.observation(np.array([2.0, 0.0, 0.0, 0.0], dtype=np.float32))
     assert a == b
@@ -46,7 +46,7 @@ def test_a_single_bin_ignores_its_dimension_and_one_count_fits_every_dimension()
 
 
 def test_every_observation_of_an_episode_is_a_valid_index():
-    env = DiscretizeObservation(gym.make("CartPole-v1"), **CARTPOLE)
+    env = BinnedObservation(gym.make("CartPole-v1"), **CARTPOLE)
     obs, _ = env.reset(seed=0)
     seen = {obs}
     for t in range(200):
@@ -78,7 +78,7 @@ def test_bins_that_do_not_cover_the_space_are_refused_in_one_line(kwargs, messag
 
 def test_an_unbounded_dimension_needs_explicit_bounds():
     with pytest.raises(ConfigError, match="bounds must be finite"):
-        DiscretizeObservation(gym.make("CartPole-v1"), bins=[2, 2, 2, 2])
+        BinnedObservation(gym.make("CartPole-v1"), bins=[2, 2, 2, 2])
 
 
 @pytest.mark.parametrize(
@@ -87,5 +87,5 @@ def test_an_unbounded_dimension_needs_explicit_bounds():
 )
 def test_a_space_that_is_not_a_box_is_refused_naming_the_right_wrapper(env_id, hint):
     with pytest.raises(ConfigError) as info:
-        DiscretizeObservation(gym.make(env_id))
+        BinnedObservation(gym.make(env_id))
     assert "wrapper=discretize needs a Box" in str(info.value) and hint in str(info.value)

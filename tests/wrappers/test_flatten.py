@@ -36,9 +36,8 @@ def test_blackjack_observations_become_row_major_indices_of_discrete_704():
     env = FlattenMultiDiscreteWrapper(gym.make("Blackjack-v1"))
     assert env.observation_space == spaces.Discrete(704)
     assert env.action_space == spaces.Discrete(2)
-    flatten = env.env
-    assert flatten.observation((14, 10, 0)) == 14 * 22 + 10 * 2 + 0
-    assert flatten.observation((31, 10, 1)) == 703
+    assert env.observation((14, 10, 0)) == 14 * 22 + 10 * 2 + 0
+    assert env.observation((31, 10, 1)) == 703
     obs, _ = env.reset(seed=3)
     raw = env.unwrapped._get_obs()
     assert obs == np.ravel_multi_index(raw, (32, 11, 2))
