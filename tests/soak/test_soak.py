@@ -113,18 +113,24 @@ def test_a_parallel_job_for_ten_minutes_keeps_its_memory_flat(tmp_path):
 def test_a_sweep_of_a_hundred_jobs_keeps_its_memory_flat(tmp_path):
     before = snapshot_leaks()
     seeds = ",".join(str(s) for s in range(100))
+    started = time.time()
     proc = run(
         ["-m", f"seed={seeds}", "steps=200000", f"hydra.sweep.dir={tmp_path / 's'}"], tmp_path
     )
     samples = sample_until_exit(proc, stop_after=None)
-    first, last = flatness(samples, warm_up_s=20)
-    report("sweep of 100 jobs", samples, first, last)
     assert proc.returncode == 0, proc.stderr.read()
     assert len((tmp_path / "s" / "summary.md").read_text().splitlines()) == 2 + 100
-    # Hydra's basic launcher keeps every job's JobReturn (its config and Hydra's) until the
-    # sweep ends: a bounded growth per job, not a leak of the jobs (an in-process loop of
-    # run_job stays within 2% over 80 jobs). What a job itself leaves must be far less.
-    per_job = (last - first) / 100
-    print(f"sweep growth per job: {per_job / 2**10:.0f} KiB")
-    assert per_job <= 512 * 2**10
+    # The jobs' span, from the first job's end to the last's: before it, preflight and
+    # Hydra compose every job's config (half a minute on 2 busy cores, well past a fixed
+    # warm-up) and the first job compiles; after it, the summary plots all the jobs at once.
+    first_end, last_end = (
+        (tmp_path / "s" / str(job) / "metrics.json").stat().st_mtime - started for job in (0, 99)
+    )
+    first, last = flatness([s for s in samples if s[0] <= last_end], warm_up_s=first_end)
+    report("sweep of 100 jobs", samples, first, last)
+    print(f"sweep growth per job: {(last - first) / 100 / 2**10:.0f} KiB")
+    # Flat since the callback `ReleaseJob` frees what each job leaves: before it, Hydra's
+    # launcher kept every job's config and Hydra's, and the jobs' reference cycles piled up
+    # between CPython's full collections (+17.7 MiB over 90 jobs).
+    assert abs(last - first) <= 0.05 * first
     assert not alive(proc.seen) and not leftovers(before)
