@@ -35,3 +35,10 @@ def check_positive_int(name: str, value: int, minimum: int = 1) -> None:
     """Raise `ConfigError` unless `value` is an integer >= `minimum`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name}={value!r} is not allowed: it must be an integer >= {minimum}")
+
+
+def needs_extra(feature: str, extra: str) -> ConfigError:
+    """The one-line error for `feature` when the packages of its extra (pyproject.toml's
+    optional dependencies: ``app``, ``mpi``, ``pettingzoo``) are not installed:
+    ``raise needs_extra("runtime=distributed", "mpi") from None``."""
+    return ConfigError(f"{feature} needs the {extra} extra: pip install 'dist_classicrl[{extra}]'")

@@ -9,6 +9,8 @@ the command before it; stderr is merged into stdout, as on a terminal. Markers, 
 the line before a block:
 
 * ``<!-- transcript: skip -->``: leave the block as written.
+* ``<!-- transcript: repo -->``: run the block at the root of the repository this script
+  is in, not in `--workdir` (for the team's tools, ``python tools/NAME.py``).
 * ``<!-- transcript: head N -->`` / ``tail N``: keep the first / last N output lines of
   each command of the block (for long outputs the page only excerpts).
 * ``<!-- file: NAME -->`` before any fenced block: write its body to ``workdir/NAME``
@@ -31,6 +33,8 @@ from pathlib import Path
 FENCE = re.compile(r"^```")
 MARKER = re.compile(r"^<!-- (transcript|file): (.+?) -->$")
 SEPARATOR = "@@transcript-separator@@"
+#: Where ``<!-- transcript: repo -->`` blocks run: the checkout that holds this script.
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -114,7 +118,8 @@ def regenerate(page: Path, workdir: Path) -> int:
         if not block.is_transcript or block.marker == ("transcript", "skip"):
             continue
         print(f"{page}:{block.start + 1}: {' ; '.join(block.commands)}", file=sys.stderr)
-        outputs = run_block(block.commands, workdir, env)
+        cwd = REPO if block.marker == ("transcript", "repo") else workdir
+        outputs = run_block(block.commands, cwd, env)
         body = []
         for command, output in zip(block.commands, outputs, strict=True):
             body += [f"$ {command}", *excerpt(output, block.marker)]

@@ -32,6 +32,11 @@ $ ls /nonexistent-dir; echo $?
 $ seq 1 5
 ```
 
+<!-- transcript: repo -->
+```
+$ test -f tools/throughput.py && echo at the repository root
+```
+
 <!-- transcript: skip -->
 ```
 $ false
@@ -49,10 +54,14 @@ def test_transcripts_are_rerun_and_written_back(tmp_path):
     page.write_text(PAGE)
     changed = transcripts.regenerate(page, tmp_path / "work")
     text = page.read_text()
-    assert changed == 2
+    assert changed == 3
     assert "$ python hello.py\nhello from the page\n$ ls /nonexistent-dir; echo $?\n" in text
     assert "No such file or directory\n2\n```" in text  # stderr merged, exit code real
     assert "$ seq 1 5\n1\n2\n```" in text  # head 2
+    assert (
+        "$ test -f tools/throughput.py && echo at the repository root\nat the repository root\n"
+        in text
+    )
     assert "$ false\nkept as written\n" in text  # skip
     assert "x = 1  # not a transcript" in text and "stale output" not in text
 

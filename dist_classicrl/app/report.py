@@ -111,37 +111,6 @@ def plot_sweep_throughput(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_throughput(rows: list[dict[str, Any]], path: Path) -> None:
-    """Throughput against num_envs, one line per variant, one panel per env (log-log);
-    the Gymnasium-loop baseline as a dashed line."""
-    envs = list(dict.fromkeys(r["env"] for r in rows))
-    fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4.5), squeeze=False)
-    for ax, env in zip(axes[0], envs, strict=True):
-        env_rows = [
-            r
-            for r in rows
-            if r["env"] == env and r.get("runtime", "single") in ("single", "python loop")
-        ]
-        for variant in dict.fromkeys(r["variant"] for r in env_rows):
-            points = sorted(
-                (r["num_envs"], r["steps_per_s"]) for r in env_rows if r["variant"] == variant
-            )
-            if variant == "gymnasium loop":
-                ax.axhline(points[0][1], color="gray", linestyle="--", label=variant)
-            else:
-                ax.plot(*zip(*points, strict=True), "o-", label=variant)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("num_envs (batch of env copies)")
-        ax.set_ylabel("learned env steps / s")
-        ax.set_title(env)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def plot_learning_curves(curves: dict[str, Path], path: Path) -> None:
     """Every job's greedy-evaluation curve (``eval_mean_return`` against steps), overlaid."""
     fig, ax = plt.subplots(figsize=(8, 4.5))

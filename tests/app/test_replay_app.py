@@ -1,5 +1,5 @@
 """``algorithm.replay`` from the command line: bad values stop before any work, a job
-with replay writes what it replayed, and the replay study's summary."""
+with replay writes what it replayed (the replay study's summary: tests/tools)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from dist_classicrl.app.job import build
 from dist_classicrl.app.preflight import preflight
-from dist_classicrl.app.replay_study import summarize
 from dist_classicrl.app.sweep import summarize as summarize_sweep
 from dist_classicrl.errors import ConfigError
 from tests.app.test_cli import ROOT, run_cli
@@ -88,20 +87,3 @@ def test_a_bad_replay_value_on_the_command_line_exits_2_with_one_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "algorithm.replay.batch_size=-3" in lines[0]
     assert not (tmp_path / "outputs").exists()
-
-
-def test_study_summary_reports_gaps_and_steps_to_one_percent():
-    def curve(setting, seed, gaps):
-        return [
-            {"setting": setting, "seed": seed, "step": 10 * (i + 1), "train_time_s": i + 1.0}
-            | {"gap": g, "steps_per_s": 100.0, "replayed_updates": 0}
-            for i, g in enumerate(gaps)
-        ]
-
-    rows = curve("off", 0, [5, 1, 0.5, 0.0]) + curve("off", 1, [5, 3, 0.005, 0.0])
-    rows += curve("on", 0, [5, 2, 1, 0.5])
-    off, on = summarize(rows, 40)
-    assert off["gap at 50%"] == pytest.approx(2.0) and off["gap at 100%"] == 0.0
-    assert off["steps to 1% (median)"] == 35.0  # seed 0 at 40, seed 1 at 30
-    assert off["seconds to 1% (median)"] == 3.5
-    assert on["steps to 1% (median)"] == "not reached"

@@ -1,12 +1,13 @@
-"""The pieces of the asv report check that need no browser (the browser run is documented
-in docs/benchmarks.md and not part of CI: Chromium is not installed there)."""
+"""The pieces of the asv report check (tools/check_asv_report.py) that need no browser
+(the browser run is documented in docs/benchmarks.md and not part of CI: Chromium is not
+installed there)."""
 
 from __future__ import annotations
 
 import numpy as np
 from matplotlib import pyplot as plt
 
-from dist_classicrl.app import check_asv_report as check
+from tools import check_asv_report as check
 
 PAGE = """<html><head>
 <script src="https://cdn.x/jquery-3.3.1.min.js" integrity="{jq}" crossorigin="x"></script>

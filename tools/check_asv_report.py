@@ -1,7 +1,7 @@
 """Check asv's HTML report in a real browser: served on localhost, rendered by headless Chromium.
 
     asv publish
-    python -m dist_classicrl.app.check_asv_report --out docs/figures/asv
+    python tools/check_asv_report.py --out docs/figures/asv
 
 The report is a JavaScript page that draws itself from ``index.json``; a file that exists
 can still render blank (a script error, a missing graph file). So this check loads it the
@@ -219,7 +219,9 @@ def check_page(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python tools/check_asv_report.py", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--html", type=Path, default=Path(".asv/html"), help="asv's html_dir")
     parser.add_argument("--out", type=Path, default=Path("docs/figures/asv"), help="PNG folder")
     parser.add_argument(

@@ -1,7 +1,9 @@
 """Does experience replay help sample efficiency? Learning curves on Taxi, replay off vs on.
 
-    python -m dist_classicrl.app.replay_study                       # numpy, ~1-2 minutes
-    python -m dist_classicrl.app.replay_study --algorithm optimal   # fused kernel when off
+    python tools/replay_study.py                       # numpy, ~1-2 minutes
+    python tools/replay_study.py --algorithm optimal   # fused kernel when off
+
+Run from the repository root (``--out`` defaults to ``docs/figures/replay``).
 
 Every job is the app's own: the config is composed as ``python -m dist_classicrl.run
 env=taxi algorithm=ALGORITHM steps=STEPS seed=S runtime.eval_points=POINTS
@@ -176,7 +178,9 @@ def _setting(text: str) -> tuple[int, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python tools/replay_study.py", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--algorithm", default="numpy", choices=["list", "numpy", "optimal"])
     parser.add_argument(
         "--settings",

@@ -1,7 +1,7 @@
 """Throughput benchmark: learned env steps per second of every variant, and the baseline.
 
-    python -m dist_classicrl.app.throughput                 # full table, ~3 minutes
-    python -m dist_classicrl.app.throughput --quick         # shorter runs, ~1 minute
+    python tools/throughput.py              # full table, ~3 minutes
+    python tools/throughput.py --quick      # shorter runs, ~1 minute
 
 It also measures the parallel runtime (``optimal``, 64 envs per worker) with each of
 ``--workers`` (default 1 2), and the distributed runtime with each of ``--ranks`` (none
@@ -33,7 +33,7 @@ import gymnasium as gym
 import numpy as np
 
 from dist_classicrl.algorithms import VARIANTS
-from dist_classicrl.app.report import plot_throughput, write_csv, write_markdown
+from dist_classicrl.app.report import plt, write_csv, write_markdown
 from dist_classicrl.envs import TicTacToeEnv, make_env
 from dist_classicrl.runtimes import DistributedRuntime, ParallelRuntime, SingleRuntime
 from dist_classicrl.schedules import Schedule
@@ -190,9 +190,40 @@ def measure_scaling(env_name: str, args: argparse.Namespace, baseline: float) ->
     return rows
 
 
+def plot_throughput(rows: list[dict[str, Any]], path: Path) -> None:
+    """Throughput against num_envs, one line per variant, one panel per env (log-log);
+    the Gymnasium-loop baseline as a dashed line."""
+    envs = list(dict.fromkeys(r["env"] for r in rows))
+    fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4.5), squeeze=False)
+    for ax, env in zip(axes[0], envs, strict=True):
+        env_rows = [
+            r
+            for r in rows
+            if r["env"] == env and r.get("runtime", "single") in ("single", "python loop")
+        ]
+        for variant in dict.fromkeys(r["variant"] for r in env_rows):
+            points = sorted(
+                (r["num_envs"], r["steps_per_s"]) for r in env_rows if r["variant"] == variant
+            )
+            if variant == "gymnasium loop":
+                ax.axhline(points[0][1], color="gray", linestyle="--", label=variant)
+            else:
+                ax.plot(*zip(*points, strict=True), "o-", label=variant)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("num_envs (batch of env copies)")
+        ax.set_ylabel("learned env steps / s")
+        ax.set_title(env)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m dist_classicrl.app.throughput", description=__doc__.split("\n\n")[0]
+        prog="python tools/throughput.py", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--envs", nargs="+", default=list(ENVS), choices=list(ENVS))
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))

@@ -1,11 +1,11 @@
-"""The throughput benchmark command runs end to end and writes its table and plot.
-(Its figures are measurements, not asserted here: speed is checked by benchmarks.)"""
+"""The throughput benchmark (tools/throughput.py) runs end to end and writes its table and
+plot. (Its figures are measurements, not asserted here: speed is checked by benchmarks.)"""
 
 from __future__ import annotations
 
 import csv
 
-from dist_classicrl.app.throughput import main
+from tools.throughput import main
 
 
 def test_throughput_command_writes_rows_for_every_measurement(tmp_path):

@@ -1,6 +1,6 @@
 """Stress the distributed runtime: many short runs at several rank counts, each bounded.
 
-    python -m dist_classicrl.app.mpi_stress --runs 20 --ranks 2 3 4
+    python tools/mpi_stress.py --runs 20 --ranks 2 3 4
 
 Prints, per rank count, how many runs completed with the exact step budget, failed or
 timed out (a hang shows as a timeout, never as a stuck command).
@@ -33,7 +33,7 @@ def one_run(ranks: int, seed: int, steps: int, timeout_s: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dist_classicrl.app.mpi_stress")
+    parser = argparse.ArgumentParser(prog="python tools/mpi_stress.py")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--ranks", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--steps", type=int, default=100_000)
