@@ -23,7 +23,7 @@ from dist_classicrl.runtimes import checkpoint
 #: Values per key, valid and not: a key's value is drawn from here or from junk.
 VALUES = {
     "algorithm": ["list", "numpy", "optimal", "foo", ""],
-    "runtime": ["single", "parallel", "distributed", "base_runtime", "nope"],
+    "runtime": ["single", "parallel", "distributed", "runtime_schema", "base_runtime", "nope"],
     "env": ["tictactoe", "taxi", "frozenlake", "cliffwalking", "blackjack", "gym", "x"],
     "wrapper": ["none", "flatten", "discretize", "zzz"],
     "steps": ["0", "1", "1000", "-5", "abc", "1e9", "10**11"],

@@ -222,16 +222,17 @@ class Config:
 
 
 def register_configs() -> None:
-    """Store the schemas under the names the YAML defaults lists use."""
+    """Store the schemas under the names the YAML defaults lists use: outside the config
+    groups, so that `--help`, tab completion and `env=...` offer only real options."""
     cs = ConfigStore.instance()
-    cs.store(name="base_config", node=Config)
-    cs.store(group="algorithm", name="base_algorithm", node=AlgorithmConfig)
-    cs.store(group="runtime", name="base_runtime", node=RuntimeConfig)
-    cs.store(group="runtime", name="base_parallel_runtime", node=ParallelRuntimeConfig)
-    cs.store(group="runtime", name="base_distributed_runtime", node=DistributedRuntimeConfig)
-    cs.store(group="env", name="base_env", node=EnvConfig)
-    cs.store(group="wrapper", name="base_wrapper", node=WrapperConfig)
-    cs.store(group="wrapper", name="base_discretize_wrapper", node=DiscretizeWrapperConfig)
+    cs.store(name="config_schema", node=Config)
+    cs.store(name="algorithm_schema", node=AlgorithmConfig)
+    cs.store(name="runtime_schema", node=RuntimeConfig)
+    cs.store(name="parallel_runtime_schema", node=ParallelRuntimeConfig)
+    cs.store(name="distributed_runtime_schema", node=DistributedRuntimeConfig)
+    cs.store(name="env_schema", node=EnvConfig)
+    cs.store(name="wrapper_schema", node=WrapperConfig)
+    cs.store(name="discretize_wrapper_schema", node=DiscretizeWrapperConfig)
 
 
 def validate(cfg: DictConfig) -> Config:

@@ -68,7 +68,7 @@ def _explain(exc: BaseException) -> str:
     if isinstance(exc, MissingConfigException):
         missing = str(exc.missing_cfg_file or "")
         group, _, option = missing.rpartition("/")
-        options = ", ".join(o for o in (exc.options or []) if not o.startswith("base_"))
+        options = ", ".join(exc.options or [])
         if group and options:
             return f"{group}={option} is not a known option: allowed are {options}"
         return _first_line(str(exc))

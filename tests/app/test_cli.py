@@ -104,6 +104,9 @@ def test_multirun_over_the_three_variants_writes_a_summary(tmp_path):
         # a rule that joins two keys, hit only by the sweep's third combination
         ["-m", "runtime=parallel", "algorithm=numpy,list", "runtime.sync=merge,shared"],
         ["checkpoint.every=-1"],
+        ["env=base_env"],  # the schemas are not options (they are outside the groups)
+        ["env=env_schema"],
+        ["runtime=runtime_schema"],
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, args):
@@ -270,3 +273,12 @@ def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path):
         line.split("|")[16].strip() for line in (sweep / "summary.md").read_text().splitlines()[2:]
     ]
     assert statuses == ["failed", "completed"]
+
+
+def test_help_offers_only_real_options_no_schema(tmp_path):
+    proc = run_cli(["--help"], cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0
+    groups = proc.stdout.split("== Config ==")[0]
+    assert "env: blackjack, cartpole" in groups
+    assert "runtime: distributed, parallel, single" in groups
+    assert "schema" not in groups and "base_" not in groups

@@ -126,7 +126,8 @@ def test_config_yaml_files_hold_values_under_a_schema():
             assert defaults[-1] == "_self_", f"{group}/{option}"
             # a schema, or an option that starts from one (env=gym, wrapper=discretize)
             parent = {"env": ("gym", "/env/gym@env"), "wrapper": ("discretize",)}.get(group, ())
-            assert defaults[0].startswith("base_") or defaults[0] in parent, f"{group}/{option}"
+            schema = defaults[0].startswith("/") and "_schema@" in defaults[0]
+            assert schema or defaults[0] in parent, f"{group}/{option}"
 
 
 def test_a_key_added_with_plus_that_nothing_reads_says_where_the_value_belongs():
