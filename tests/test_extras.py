@@ -83,11 +83,6 @@ def test_ranks_without_the_mpi_extra_exit_2_with_one_line():
     ]
 
 
-# The library's side: the import lines are in dist_classicrl/runtimes and envs (issue 16).
-PENDING = pytest.mark.xfail(
-    strict=True, reason="issue 16: the lazy imports in runtimes/ and envs/ are not done yet"
-)
-
 
 def library_error(missing: tuple[str, ...], code: str) -> str:
     proc = run_without(
@@ -103,7 +98,6 @@ def library_error(missing: tuple[str, ...], code: str) -> str:
     return proc.stdout.strip() or (proc.stderr.strip().splitlines() or ["no error"])[-1]
 
 
-@PENDING
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_the_distributed_runtime_without_the_mpi_extra_names_it(ranks):
     error = library_error(
@@ -114,7 +108,6 @@ def test_the_distributed_runtime_without_the_mpi_extra_names_it(ranks):
     )
 
 
-@PENDING
 @pytest.mark.parametrize("missing", ["pettingzoo", "pygame"])
 def test_a_pettingzoo_env_without_the_pettingzoo_extra_names_it(missing):
     error = library_error((missing,), 'dc.make_env("pettingzoo", 2, id="tictactoe_v3")')

@@ -55,7 +55,7 @@ from gymnasium import spaces
 
 from dist_classicrl.envs.base import DistClassicRLEnv, StepResult, Transitions
 from dist_classicrl.envs.tictactoe import greedy_report
-from dist_classicrl.errors import ConfigError
+from dist_classicrl.errors import ConfigError, needs_extra
 
 #: The largest number of board codes a Q-table is built for.
 MAX_STATES = 3**15
@@ -64,7 +64,12 @@ MAX_STATES = 3**15
 @cache
 def classic_games() -> dict[str, Any]:
     """PettingZoo's registered classic AEC games by id (``tictactoe_v3``, ...): specs."""
-    import pettingzoo
+    try:
+        import pettingzoo
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "pettingzoo":
+            raise
+        raise needs_extra("env.kind=pettingzoo", "pettingzoo") from None
 
     return {
         f"{spec.name}_v{spec.version}": spec
@@ -90,6 +95,8 @@ def load_game(game_id: Any) -> Callable[[], Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        if (getattr(exc, "name", None) or "").partition(".")[0] == "pygame":
+            raise needs_extra(f"env.id={game_id}", "pettingzoo") from None
         raise ConfigError(f"env.id={game_id}: the game cannot be imported: {exc}") from None
     return getattr(module, "raw_env", getattr(module, attr))
 

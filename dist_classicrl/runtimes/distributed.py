@@ -54,6 +54,7 @@ Stopping and failing
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pickle
 import re
@@ -72,7 +73,7 @@ from numba import njit
 
 from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
-from dist_classicrl.errors import ConfigError, check_positive_int
+from dist_classicrl.errors import ConfigError, check_positive_int, needs_extra
 from dist_classicrl.runtimes.base import Outcome
 from dist_classicrl.runtimes.capacity import check_memory, check_process_count
 from dist_classicrl.runtimes.driver import (
@@ -139,6 +140,8 @@ def _under_mpi() -> bool:
         for k in ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_PROCID")
     ):
         return False
+    if importlib.util.find_spec("mpi4py") is None:  # check_compatible names the extra
+        return False
     from mpi4py import MPI
 
     return MPI.COMM_WORLD.Get_size() > 1
@@ -202,11 +205,10 @@ class DistributedRuntime(Runtime):
         )
 
     def check_compatible(self, algorithm: BaseAlgorithm, env: DistClassicRLEnv) -> None:
-        if self.ranks > 1 and not _under_mpi() and not mpiexec_path().exists():
-            raise ConfigError(
-                f"runtime=distributed needs {mpiexec_path()}: install the "
-                "mpich wheel (pip install mpich) into this environment"
-            )
+        if importlib.util.find_spec("mpi4py") is None or (
+            self.ranks > 1 and not _under_mpi() and not mpiexec_path().exists()
+        ):
+            raise needs_extra("runtime=distributed", "mpi")
 
     def execute(self, session: Session) -> Outcome | None:
         if _under_mpi() or self.ranks == 1:
