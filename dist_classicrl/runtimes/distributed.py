@@ -32,7 +32,7 @@ Rounds
 
 Synchronisation (``sync=param_server``, the seed's parameter server)
     At the same moments every rank sends its table and its update counts to rank 0
-    (``Gather``); rank 0 replays the ranks' updates in rank order (`merge.replay_updates`)
+    (``Gather``); rank 0 merges the ranks' updates in rank order (`merge.merge_updates`)
     and sends the merged table back (``Bcast``). Rank 0 carries all the traffic: its link
     is the bottleneck as ranks grow.
 
@@ -91,7 +91,7 @@ from dist_classicrl.runtimes.lifetime import (
     unlink_mpi_files,
 )
 from dist_classicrl.runtimes.loop import TrainingLoop
-from dist_classicrl.runtimes.merge import compile_replay_updates, replay_updates
+from dist_classicrl.runtimes.merge import compile_merge_updates, merge_updates
 from dist_classicrl.runtimes.replay import replay_details
 
 SYNC_MODES = ("allreduce", "param_server")
@@ -452,7 +452,7 @@ class _RankCoordinator(Coordinator):
         return True
 
     def _parameter_server(self, private: np.ndarray) -> None:
-        """Rank 0 replays every rank's updates in rank order and sends the result back."""
+        """Rank 0 merges every rank's updates in rank order and sends the result back."""
         algorithm, base = self.loop.algorithm, self.base.reshape(-1)
         self.send[0] = private
         self.send[1] = self.visits.reshape(-1)
@@ -461,7 +461,7 @@ class _RankCoordinator(Coordinator):
         if self.rank == 0:
             merged = base.copy()
             for r in range(self.size):
-                replay_updates(
+                merge_updates(
                     merged,
                     self.gathered[r, 0],
                     base,
@@ -509,7 +509,7 @@ def run_rank(comm: Any, runtime: DistributedRuntime, session: Session) -> Outcom
     job.algorithm.reseed(rank_seed)
     loop = TrainingLoop(job.algorithm, job.env, fused=runtime.fused)
     try:
-        compile_time = warm_up(session, loop, _compile_exchange, compile_replay_updates)
+        compile_time = warm_up(session, loop, _compile_exchange, compile_merge_updates)
     except KeyboardInterrupt:  # stopped while compiling: the ranks agree at the first round
         session.stop.request(signal.SIGINT)
         compile_time = 0.0

@@ -1,4 +1,4 @@
-"""Combining tables learned apart: the replay merge shared by the parallel runtime's
+"""Combining tables learned apart: the update merge shared by the parallel runtime's
 ``sync=merge`` and the distributed runtime's parameter server.
 
 A learner that updated an entry ``k`` times since the common ``base``, from ``base`` to
@@ -16,7 +16,7 @@ from numba import njit
 
 
 @njit(cache=True)
-def replay_updates(shared, private, base, visits, keep):
+def merge_updates(shared, private, base, visits, keep):
     """``shared = private + keep^k (shared - base)`` where ``k = visits > 0``; zero the
     visits. One pass, no temporaries: the merge holds the lock for a scan of the table."""
     log_keep = np.log(keep) if keep > 0.0 else -np.inf
@@ -28,6 +28,6 @@ def replay_updates(shared, private, base, visits, keep):
             visits[i] = 0
 
 
-def compile_replay_updates() -> None:
-    """Compile (or load) `replay_updates` before workers fork or ranks train."""
-    replay_updates(*(np.zeros(1, np.float32) for _ in range(3)), np.zeros(1, np.int32), 0.5)
+def compile_merge_updates() -> None:
+    """Compile (or load) `merge_updates` before workers fork or ranks train."""
+    merge_updates(*(np.zeros(1, np.float32) for _ in range(3)), np.zeros(1, np.int32), 0.5)

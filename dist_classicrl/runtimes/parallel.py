@@ -9,7 +9,7 @@ Synchronisation (``sync``):
 
 * ``merge`` (default): each worker learns into a private copy of the table and, every
   `sync_every` of its steps (and when it stops), merges it into the shared table under a
-  lock with `merge.replay_updates`, then refreshes its copy. No two cores write the same
+  lock with `merge.merge_updates`, then refreshes its copy. No two cores write the same
   cache lines between merges.
 * ``shared``: every update goes straight into the shared table, lock-free as in
   asynchronous one-step Q-learning (Hogwild): a concurrent read-modify-write of one entry
@@ -62,7 +62,7 @@ from dist_classicrl.runtimes.driver import (
 )
 from dist_classicrl.runtimes.lifetime import SharedArrays, describe_exit, die_with_parent
 from dist_classicrl.runtimes.loop import TrainingLoop
-from dist_classicrl.runtimes.merge import compile_replay_updates, replay_updates
+from dist_classicrl.runtimes.merge import compile_merge_updates, merge_updates
 from dist_classicrl.runtimes.replay import replay_details
 
 SYNC_MODES = ("merge", "shared")
@@ -125,7 +125,7 @@ class ParallelRuntime(Runtime):
     def execute(self, session: Session) -> Outcome:
         job = session.job
         loop = TrainingLoop(job.algorithm, job.env, fused=self.fused)
-        compile_time = warm_up(session, loop, compile_replay_updates)  # children inherit
+        compile_time = warm_up(session, loop, compile_merge_updates)  # children inherit
         workers = self.num_workers
         if session.stop.requested:  # stopped while compiling
             return Outcome(None, 0, np.zeros(4), 0.0, compile_time, workers=workers)
@@ -420,7 +420,7 @@ class _WorkerCoordinator(Coordinator):
         if not self.plan.lock.acquire(timeout=FAILURE_GRACE_S):
             return
         try:
-            replay_updates(
+            merge_updates(
                 block.q.reshape(-1),
                 algorithm.q_values().reshape(-1),
                 self.base.reshape(-1),
