@@ -37,7 +37,7 @@ SOLVED_GAP = 0.01
 GAP_FLOOR = 1e-4
 
 
-def run_job(overrides: list[str]) -> tuple[list[dict[str, float]], dict[str, Any]]:
+def train_curve(overrides: list[str]) -> tuple[list[dict[str, float]], dict[str, Any]]:
     """Compose the app's config with `overrides`, train, return (curve, details)."""
     with initialize_config_module(config_module="dist_classicrl.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
@@ -79,7 +79,7 @@ def study(
                 f"algorithm.replay.updates_per_step={updates}",
                 *extra,
             ]
-            curve, details = run_job(overrides)
+            curve, details = train_curve(overrides)
             if "eval_optimality_gap" not in curve[-1]:
                 raise SystemExit("the study needs a compiled env (exact optimality gap)")
             replayed = details.get("replay", {}).get("updates", 0)

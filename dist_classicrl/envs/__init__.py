@@ -2,7 +2,7 @@
 
 import gymnasium as gym
 
-from dist_classicrl.envs.base import DistClassicRLEnv, StepResult, Transitions
+from dist_classicrl.envs.base import DeferredTransitions, DistClassicRLEnv, StepResult
 from dist_classicrl.envs.factory import REGISTRY, make_env, make_gym
 from dist_classicrl.envs.gym_vector import GymVectorEnv
 from dist_classicrl.envs.pettingzoo_adapter import PettingZooSelfPlayEnv
@@ -16,6 +16,7 @@ if "dist_classicrl/TicTacToe-v0" not in gym.registry:
 
 __all__ = [
     "REGISTRY",
+    "DeferredTransitions",
     "DistClassicRLEnv",
     "GymVectorEnv",
     "PettingZooSelfPlayEnv",
@@ -24,7 +25,6 @@ __all__ = [
     "TabularModel",
     "TicTacToeEnv",
     "TicTacToeGymEnv",
-    "Transitions",
     "make_env",
     "make_gym",
     "value_iteration",

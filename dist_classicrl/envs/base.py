@@ -18,7 +18,7 @@ Auto-reset and truncation rules (the one place they are stated):
   ``obs`` and ``next_mask`` for ``next_obs`` (the bootstrap takes the max over legal
   actions only). Envs without them return ``None`` for both.
 * Turn-based self-play (`PettingZooSelfPlayEnv`) learns a seat's move only once the other
-  seat has replied, one step later. Such an env sets ``learned``, a `Transitions` of the
+  seat has replied, one step later. Such an env sets ``learned``, a `DeferredTransitions` of the
   transitions the step completed (at most one per copy, ``valid`` says which); the
   runtime learns from those instead, and ``reward``/``terminated``/``truncated`` then
   describe the game, for the episode statistics only.
@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 
-class Transitions(NamedTuple):
+class DeferredTransitions(NamedTuple):
     """Transitions a step completed that are not ``(obs, actions) -> next_obs``: copy ``i``
     has one when ``valid[i]`` (module docstring)."""
 
@@ -73,7 +73,7 @@ class StepResult(NamedTuple):
     next_mask: np.ndarray | None  # bool[n, n_actions]
     obs: np.ndarray  # int64[n]
     mask: np.ndarray | None  # bool[n, n_actions]
-    learned: Transitions | None = None  # turn-based self-play only
+    learned: DeferredTransitions | None = None  # turn-based self-play only
 
 
 class DistClassicRLEnv(ABC):

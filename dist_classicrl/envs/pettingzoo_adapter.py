@@ -22,7 +22,7 @@ Self-play semantics (what is learned)
     ``(its state, its action)`` is complete when the seat is next to move (its next
     state, reward 0) or when the game ends (terminal, its reward: +1 win, -1 loss or
     illegal move, 0 draw); the step that completes it reports it in
-    ``StepResult.learned`` (`dist_classicrl.envs.base.Transitions`). Each step completes
+    ``StepResult.learned`` (`dist_classicrl.envs.base.DeferredTransitions`). Each step completes
     the other seat's last move, so every ply of every game is learned once, in the order
     played. The step that ends a game completes two moves (the other seat's, then the
     mover's); the mover's is reported at the copy's next step, the first of the next
@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from dist_classicrl.envs.base import DistClassicRLEnv, StepResult, Transitions
+from dist_classicrl.envs.base import DeferredTransitions, DistClassicRLEnv, StepResult
 from dist_classicrl.envs.tictactoe import greedy_report
 from dist_classicrl.errors import ConfigError, needs_extra
 
@@ -237,7 +237,7 @@ class PettingZooSelfPlayEnv(DistClassicRLEnv):
             next_mask=np.zeros((n, a), dtype=np.bool_),
             obs=np.empty(n, dtype=np.int64),
             mask=np.empty((n, a), dtype=np.bool_),
-            learned=Transitions(
+            learned=DeferredTransitions(
                 valid=np.zeros(n, dtype=np.bool_),
                 obs=np.zeros(n, dtype=np.int64),
                 actions=np.zeros(n, dtype=np.int64),
