@@ -83,7 +83,6 @@ def test_ranks_without_the_mpi_extra_exit_2_with_one_line():
     ]
 
 
-
 def library_error(missing: tuple[str, ...], code: str) -> str:
     proc = run_without(
         missing,

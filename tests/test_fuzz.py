@@ -29,7 +29,7 @@ VALUES = {
     "steps": ["0", "1", "1000", "-5", "abc", "1e9", "10**11"],
     "seed": ["0", "7", "-1", "x"],
     "env.num_envs": ["1", "64", "0", "-3", "abc"],
-    "env.opponent": ["random", "minimax", "self", "human"],
+    "env.opponent": ["random", "perfect", "self", "human"],
     "env.id": ["Taxi-v4", "Nope-v0", "FrozenLake-v1", "CartPole-v1"],
     "algorithm.rule": ["q_learning", "sarsa", "expected_sarsa", "td"],
     "algorithm.discount": ["0.9", "1.0", "1.5", "-0.1", "x"],
@@ -69,7 +69,7 @@ def test_any_override_list_is_accepted_or_refused_in_one_line(tmp_path_factory, 
 RUN_VALUES = {
     **VALUES,
     "steps": ["1", "20000", "-5", "abc", "1e9"],
-    "env.opponent": ["random", "self", "human"],  # minimax's evaluation is slow to build
+    "env.opponent": ["random", "self", "human"],  # the perfect player is slow to build
 }
 run_overrides = st.lists(
     st.sampled_from(sorted(RUN_VALUES)).flatmap(

@@ -117,7 +117,7 @@ def train_tictactoe_vs_random(args):
 
 
 @njit(cache=True)
-def train_tictactoe_vs_minimax(args):
+def train_tictactoe_vs_perfect(args):
     _train_tictactoe(1, args)  # _ttt.MINIMAX
 
 
@@ -127,7 +127,7 @@ def train_tictactoe_vs_self(args):
 
 
 #: The fused TicTacToe kernel for each ``TicTacToeEnv.opponent_args[0]``.
-TRAIN_TICTACTOE = (train_tictactoe_vs_random, train_tictactoe_vs_minimax, train_tictactoe_vs_self)
+TRAIN_TICTACTOE = (train_tictactoe_vs_random, train_tictactoe_vs_perfect, train_tictactoe_vs_self)
 
 
 @njit(cache=True)

@@ -145,7 +145,7 @@ class EnvConfig:
     max_episode_steps: int | None = None
     backend: str = "auto"
     eval_episodes: int = 100
-    opponent: str = "random"  # built-in tictactoe: random | minimax | self
+    opponent: str = "random"  # built-in tictactoe: random | perfect | self
 
     def __post_init__(self) -> None:
         check_opponent(self.opponent)

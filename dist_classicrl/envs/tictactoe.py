@@ -8,7 +8,7 @@ Description
 Opponents (``opponent=``)
     ``random``
         Uniform among the empty cells.
-    ``minimax``
+    ``perfect``
         A perfect player: uniform (env RNG) among the moves that keep the game-theoretic
         value of the position (win > draw > loss). The values come from one exhaustive
         negamax search with memoisation over every reachable position (`minimax_tables`,
@@ -69,7 +69,7 @@ N_STATES = 3**N_CELLS
 EMPTY, AGENT, OPPONENT = 0, 1, 2
 POW3 = 3 ** np.arange(N_CELLS, dtype=np.int64)
 #: ``env.opponent`` values and the code the compiled step switches on.
-OPPONENTS = ("random", "minimax", "self")
+OPPONENTS = ("random", "perfect", "self")
 RANDOM, MINIMAX, SELF = range(3)
 LINES = np.array(
     [[0, 1, 2], [3, 4, 5], [6, 7, 8], [0, 3, 6], [1, 4, 7], [2, 5, 8], [0, 4, 8], [2, 4, 6]]
@@ -175,7 +175,7 @@ def minimax_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _opponent_cell(code, count, rng, empty_cells, kind, swap, best_cells, n_best, q, epsilon):
     """The opponent's cell in `code` (agent-relative). ``kind, swap, best_cells, n_best``
     are the fields of `TicTacToeEnv.opponent_args`; `q` and `epsilon` are the learner's,
-    read only by ``self``. Random and minimax draw one
+    read only by ``self``. Random and perfect draw one
     number, ``self`` one or two."""
     n_legal = 9 - count
     if kind == MINIMAX:
@@ -349,8 +349,9 @@ _NO_TABLE = np.zeros((1, N_CELLS), dtype=np.float32)  # the q argument when no o
 def check_opponent(opponent: str) -> None:
     """Raise `ConfigError` unless `opponent` is one of `OPPONENTS`."""
     if opponent not in OPPONENTS:
+        renamed = " (the minimax player is called perfect)" if opponent == "minimax" else ""
         raise ConfigError(
-            f"env.opponent={opponent!r} is unknown: allowed are {', '.join(OPPONENTS)}"
+            f"env.opponent={opponent!r} is unknown: allowed are {', '.join(OPPONENTS)}{renamed}"
         )
 
 

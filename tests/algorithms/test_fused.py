@@ -34,7 +34,7 @@ def train(env_name: str, num_envs: int, fused: bool, steps: int, rule: str = "q_
 
 @pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize(
-    "env_name", ["tictactoe", "tictactoe-minimax", "tictactoe-self", "frozenlake", "taxi"]
+    "env_name", ["tictactoe", "tictactoe-perfect", "tictactoe-self", "frozenlake", "taxi"]
 )
 @pytest.mark.parametrize("num_envs", [1, 7, 64])
 def test_fused_and_unfused_training_give_identical_tables(env_name, num_envs, rule):
@@ -51,7 +51,7 @@ def test_fused_and_unfused_training_give_identical_tables(env_name, num_envs, ru
 
 
 def test_the_opponents_lead_to_different_training():
-    tables = [train(f"tictactoe-{o}", 7, True, 20_003)[1].q_table for o in ("minimax", "self")]
+    tables = [train(f"tictactoe-{o}", 7, True, 20_003)[1].q_table for o in ("perfect", "self")]
     assert not np.array_equal(tables[0], tables[1])
     assert not np.array_equal(tables[0], train("tictactoe", 7, True, 20_003)[1].q_table)
 
@@ -67,7 +67,7 @@ from numba.core.runtime import rtsys
 from dist_classicrl.algorithms import OptimalQLearning
 from dist_classicrl.envs import TicTacToeEnv, make_env
 from dist_classicrl.stats import TrainingStatistics
-envs = [TicTacToeEnv(16, seed=0, opponent=o) for o in ("random", "minimax", "self")]
+envs = [TicTacToeEnv(16, seed=0, opponent=o) for o in ("random", "perfect", "self")]
 envs += [make_env("gym", n, id="Taxi-v4", seed=0) for n in (1, 16)]
 rules = ("q_learning", "sarsa", "expected_sarsa")
 for env, rule in [(env, rule) for env in envs for rule in rules]:

@@ -46,10 +46,10 @@ def test_untabulable_or_unknown_games_exit_2_with_one_line(tmp_path, args, messa
 
 def test_unknown_opponent_exits_2_listing_the_opponents(tmp_path):
     proc = run_cli(
-        ["env.opponent=perfect", f"hydra.run.dir={tmp_path / 'x'}"], cwd=tmp_path, timeout=60
+        ["env.opponent=minimax", f"hydra.run.dir={tmp_path / 'x'}"], cwd=tmp_path, timeout=60
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
-        "dist_classicrl: error: env.opponent='perfect' is unknown: "
-        "allowed are random, minimax, self"
+        "dist_classicrl: error: env.opponent='minimax' is unknown: "
+        "allowed are random, perfect, self (the minimax player is called perfect)"
     )

@@ -8,8 +8,8 @@ import pytest
 from tests.app.test_quality import train_default
 
 
-@pytest.mark.parametrize("opponent", ["minimax", "self"])
-def test_training_against_minimax_or_itself_never_loses_to_the_perfect_player(
+@pytest.mark.parametrize("opponent", ["perfect", "self"])
+def test_training_against_the_perfect_player_or_itself_never_loses_to_the_perfect_player(
     compose_config, opponent
 ):
     result = train_default(compose_config([f"env.opponent={opponent}"]))

@@ -175,10 +175,10 @@ def opponent_cell(code: int, action: int, next_code: int) -> int | None:
     return int(moved[0]) if len(moved) else None
 
 
-def test_minimax_opponent_only_plays_optimal_moves_and_varies_among_them():
+def test_the_perfect_opponent_only_plays_optimal_moves_and_varies_among_them():
     _, best_cells, n_best = minimax_tables()
     swap = swap_table()
-    env = TicTacToeEnv(8, seed=3, opponent="minimax")
+    env = TicTacToeEnv(8, seed=3, opponent="perfect")
     chosen: dict[int, set[int]] = {}
     replies = 0
     for code, action, nxt, _ in play_random_legal(env, 400, seed=3):
@@ -244,23 +244,23 @@ def test_self_opponent_without_a_learner_is_a_programming_error():
         env.reset()
 
 
-def test_random_and_minimax_opponents_open_with_the_same_draw():
-    # Every first move is optimal, so the minimax opponent's opening is the random one's:
+def test_random_and_perfect_opponents_open_with_the_same_draw():
+    # Every first move is optimal, so the perfect opponent's opening is the random one's:
     # one uniform draw over the 9 cells from the same env stream.
-    a, b = TicTacToeEnv(16, seed=9), TicTacToeEnv(16, seed=9, opponent="minimax")
+    a, b = TicTacToeEnv(16, seed=9), TicTacToeEnv(16, seed=9, opponent="perfect")
     obs_a, obs_b = a.reset()[0], b.reset()[0]
     np.testing.assert_array_equal(obs_a, obs_b)
     assert 0 < np.count_nonzero(obs_a) < 16  # some copies start with the opponent's mark
 
 
-@pytest.mark.parametrize("bad", ["perfect", "Random", ""])
+@pytest.mark.parametrize("bad", ["Perfect", "Random", ""])
 def test_unknown_opponent_is_one_line_listing_the_allowed_values(bad):
     with pytest.raises(ConfigError) as info:
         TicTacToeEnv(1, opponent=bad)
     assert str(info.value) == (
-        f"env.opponent={bad!r} is unknown: allowed are random, minimax, self"
+        f"env.opponent={bad!r} is unknown: allowed are random, perfect, self"
     )
-    with pytest.raises(ConfigError, match="allowed are random, minimax, self"):
+    with pytest.raises(ConfigError, match="allowed are random, perfect, self"):
         preflight([f"env.opponent={bad or 'x'}"])
 
 
@@ -268,7 +268,7 @@ def test_opponent_on_a_gym_env_is_refused():
     with pytest.raises(
         ConfigError, match=r"not read by env\.kind=gym: it applies to env\.kind=tictactoe"
     ):
-        make_env("gym", 1, id="Taxi-v4", opponent="minimax")
+        make_env("gym", 1, id="Taxi-v4", opponent="perfect")
 
 
 # --------------------------------------------------------------- evaluation vs perfect
@@ -299,11 +299,11 @@ def test_a_lowest_cell_policy_loses_to_the_perfect_player():
     assert exact_outcomes(np.zeros((N_STATES, 9)))[0] > 0  # yet it beats random often
 
 
-def test_exact_outcomes_vs_perfect_match_games_sampled_against_the_minimax_opponent():
+def test_exact_outcomes_vs_perfect_match_games_sampled_against_the_perfect_opponent():
     q = np.random.default_rng(8).random((N_STATES, 9))
     q[:, 4] += 0.6  # a policy that sometimes survives the perfect player
     exact = np.array(exact_outcomes(q, opponent="perfect"))
-    env = TicTacToeEnv(256, seed=8, opponent="minimax")
+    env = TicTacToeEnv(256, seed=8, opponent="perfect")
     obs, _ = env.reset()
     counts, games = np.zeros(3), 0
     legal_q = np.where(decode(np.arange(N_STATES)) == 0, q, -np.inf)
