@@ -10,19 +10,22 @@
     agent = dc.QLearning.load("frozenlake.npz")
     report = agent.evaluate()
 
-It builds what the Hydra app builds (an algorithm variant, a batched env, a runtime) and
-trains through the same runtimes and compiled kernels (`dist_classicrl.runtimes`); the
-app adds configs, sweeps and job files around the same objects.
+The Hydra app is a layer over this class: a job builds one `QLearning` from its config
+(`dist_classicrl.app.job.build`), calls `learn` (with the job's checkpoints), and writes
+files; configs, sweeps and reports are the app's own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dist_classicrl.algorithms import VARIANTS
+from dist_classicrl.algorithms.base import BaseAlgorithm
+from dist_classicrl.buffers import ReplayConfig
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.envs.factory import make_env, make_env_from
 from dist_classicrl.envs.presets import (
@@ -31,17 +34,19 @@ from dist_classicrl.envs.presets import (
     DEFAULT_NUM_ENVS,
     PRESETS,
 )
-from dist_classicrl.errors import ConfigError, check_positive_int, check_range
+from dist_classicrl.errors import ConfigError, check_positive_int, config_key
 from dist_classicrl.policies import greedy_actions
 from dist_classicrl.runtimes import (
     DistributedRuntime,
     ParallelRuntime,
+    Runtime,
     SingleRuntime,
     TrainingJob,
     TrainResult,
     checkpoint,
 )
-from dist_classicrl.schedules import Schedule, ScheduleSpec
+from dist_classicrl.runtimes.checkpoint import Checkpoint, CheckpointPlan
+from dist_classicrl.schedules import Schedule, ScheduleSpec, check_learning_rate_schedule
 
 RUNTIMES = {"single": SingleRuntime, "parallel": ParallelRuntime, "distributed": DistributedRuntime}
 #: ``kind`` of a file `QLearning.save` writes (the app's checkpoints have none).
@@ -53,16 +58,23 @@ def _schedule_spec(name: str, value: float | Schedule | ScheduleSpec | None, def
     `Schedule` is used as it is (its horizon in steps)."""
     if value is None:
         return default
-    if isinstance(value, Schedule | ScheduleSpec):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        low_open = name == "learning_rate"
-        check_range(name, float(value), 0.0, 1.0, low_open=low_open)
-        return ScheduleSpec(float(value), float(value), 1.0, "constant")
+    with config_key(name):  # the rules are the schedules' (dist_classicrl.schedules)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = ScheduleSpec(float(value), float(value), 1.0, "constant")
+        if isinstance(value, Schedule | ScheduleSpec):
+            if name == "learning_rate":
+                check_learning_rate_schedule(value)
+            return value
     raise ConfigError(
         f"{name}={value!r}: give a float, a dist_classicrl.ScheduleSpec (relative to the "
         "budget) or a dist_classicrl.Schedule"
     )
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options given (not None): the others keep the default of the class they
+    configure, which is written there only."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
 class QLearning:
@@ -76,62 +88,75 @@ class QLearning:
     (``num_workers``, ``sync``, ...) or ``distributed`` (``ranks``, ...), whose options
     are passed as keyword arguments. `learning_rate` and `epsilon`: a float (constant), a
     `ScheduleSpec` (from start to end over a fraction of each `learn` budget) or a
-    `Schedule`; by default the named env's, else 0.5 -> 0.01 and 1.0 -> 0.05 (over half).
+    `Schedule`; by default the named env's, else `presets.DEFAULT_LEARNING_RATE` and
+    `presets.DEFAULT_EPSILON`. `rule`, `discount` and `eval_points` left at None take the
+    defaults of the variant's and the runtime's classes.
     """
 
     def __init__(
         self,
         env: Any,
-        variant: str = "optimal",
-        runtime: str = "single",
+        variant: str | type[BaseAlgorithm] = "optimal",
+        runtime: str | Runtime = "single",
         *,
-        rule: str = "q_learning",
-        discount: float = 0.99,
+        rule: str | None = None,
+        discount: float | None = None,
+        replay: ReplayConfig | Mapping[str, Any] | None = None,
         learning_rate: float | Schedule | ScheduleSpec | None = None,
         epsilon: float | Schedule | ScheduleSpec | None = None,
         num_envs: int | None = None,
         seed: int | None = None,
-        eval_points: int = 10,
+        eval_points: int | None = None,
         progress: bool = False,
         **runtime_options: Any,
     ) -> None:
-        if variant not in VARIANTS:
+        if isinstance(variant, str) and variant not in VARIANTS:
             raise ConfigError(f"variant={variant!r} is unknown: allowed are {', '.join(VARIANTS)}")
-        if runtime not in RUNTIMES:
+        if isinstance(runtime, str) and runtime not in RUNTIMES:
             raise ConfigError(f"runtime={runtime!r} is unknown: allowed are {', '.join(RUNTIMES)}")
         if num_envs is not None:
             check_positive_int("num_envs", num_envs)
         self.env_source = _describe(env)
         self.env = _build_env(env, num_envs, seed)
-        preset = PRESETS.get(env) if isinstance(env, str) else None
-        self.learning_rate = _schedule_spec(
-            "learning_rate",
-            learning_rate,
-            preset.learning_rate if preset else DEFAULT_LEARNING_RATE,
-        )
-        self.epsilon = _schedule_spec(
-            "epsilon", epsilon, preset.epsilon if preset else DEFAULT_EPSILON
-        )
-        self.seed = seed
-        self.runtime_name = runtime
-        self.runtime_options = dict(runtime_options)
-        try:
-            self.runtime = RUNTIMES[runtime](
-                eval_points=eval_points, progress=progress, **runtime_options
+        try:  # a bad option: release an env made here (a vector env's copies)
+            preset = PRESETS.get(env) if isinstance(env, str) else None
+            self.learning_rate = _schedule_spec(
+                "learning_rate",
+                learning_rate,
+                preset.learning_rate if preset else DEFAULT_LEARNING_RATE,
             )
-        except TypeError as exc:
-            raise ConfigError(f"runtime={runtime}: {exc}") from None
-        self.runtime.check_capacity(self.env)  # before the table is allocated
-        self.algorithm = VARIANTS[variant](
-            self.env.n_states,
-            self.env.n_actions,
-            learning_rate=self._at_start(self.learning_rate),
-            discount=discount,
-            epsilon=self._at_start(self.epsilon),
-            seed=seed,
-            rule=rule,
-        )
-        self.runtime.check_compatible(self.algorithm, self.env)
+            self.epsilon = _schedule_spec(
+                "epsilon", epsilon, preset.epsilon if preset else DEFAULT_EPSILON
+            )
+            self.seed = seed
+            self.runtime_options = dict(runtime_options)
+            if isinstance(runtime, Runtime):  # built by the caller (the app): its options hold
+                if runtime_options or eval_points is not None:
+                    raise ConfigError("runtime: give its options to the runtime object, not here")
+                self.runtime = runtime
+            else:
+                try:
+                    self.runtime = RUNTIMES[runtime](
+                        progress=progress, **_given(eval_points=eval_points), **runtime_options
+                    )
+                except TypeError as exc:
+                    raise ConfigError(f"runtime={runtime}: {exc}") from None
+            self.runtime_name = self.runtime.name
+            self.runtime.check_capacity(self.env)  # before the table is allocated
+            variant_class = VARIANTS[variant] if isinstance(variant, str) else variant
+            self.algorithm = variant_class(
+                self.env.n_states,
+                self.env.n_actions,
+                learning_rate=self._at_start(self.learning_rate),
+                epsilon=self._at_start(self.epsilon),
+                seed=seed,
+                **_given(discount=discount, rule=rule, replay=replay),
+            )
+            self.runtime.check_compatible(self.algorithm, self.env)
+        except BaseException:
+            if self.env is not env:
+                self.env.close()
+            raise
         #: Env steps learned over every `learn` call (Stable-Baselines3's name).
         self.num_timesteps = 0
         #: The last `learn`'s result: status, statistics, learning curve, timings.
@@ -143,27 +168,47 @@ class QLearning:
 
     # -- training ---------------------------------------------------------------------
 
-    def learn(self, total_timesteps: int) -> QLearning:
+    def learn(
+        self,
+        total_timesteps: int,
+        *,
+        checkpoint: CheckpointPlan | None = None,
+        resume: Checkpoint | None = None,
+    ) -> QLearning:
         """Learn from `total_timesteps` env steps (over all envs, workers and ranks); a
         second call continues from the table learned so far, with fresh random streams
         and the schedules run again over the new budget. Stops early, keeping what was
-        learned, on Ctrl+C or SIGTERM (``self.result.status == "interrupted"``)."""
+        learned, on Ctrl+C or SIGTERM (``self.result.status == "interrupted"``).
+        `checkpoint` writes the training state as it goes, `resume` continues a stopped
+        run from one (`dist_classicrl.runtimes.checkpoint`; the app's jobs use both)."""
         check_positive_int("total_timesteps", total_timesteps)
+        self.result = self.runtime.run(self.training_job(total_timesteps, checkpoint, resume))
+        if self.result is not None:  # None: an MPI rank other than 0 (rank 0 reports)
+            self.num_timesteps += self.result.steps
+        return self
+
+    def training_job(
+        self,
+        total_timesteps: int,
+        checkpoint: CheckpointPlan | None = None,
+        resume: Checkpoint | None = None,
+    ) -> TrainingJob:
+        """What `learn` hands its runtime: the schedules over `total_timesteps`, and the
+        seed (the given one in the first call, a fresh stream derived from it after)."""
         seed = self.seed
         if self.num_timesteps and seed is not None:  # not the first call's streams again
             words = [seed, self.num_timesteps]
             seed = int(np.random.SeedSequence(words).generate_state(1)[0])
-        job = TrainingJob(
+        return TrainingJob(
             self.algorithm,
             self.env,
             total_timesteps,
             self._schedule(self.epsilon, total_timesteps),
             self._schedule(self.learning_rate, total_timesteps),
             seed,
+            checkpoint=checkpoint,
+            resume=resume,
         )
-        self.result = self.runtime.run(job)
-        self.num_timesteps += self.result.steps
-        return self
 
     @staticmethod
     def _schedule(spec: Schedule | ScheduleSpec, steps: int) -> Schedule:

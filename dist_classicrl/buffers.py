@@ -102,14 +102,14 @@ class ExperienceBuffer:
         check_positive_int("algorithm.replay.capacity", capacity)
         self.capacity = capacity
         self.rng = rng
-        self._fields = [
+        self._fields: list[np.ndarray] = [
             np.zeros(capacity, dtype=np.int64),
             np.zeros(capacity, dtype=np.int64),
             np.zeros(capacity, dtype=np.float64),
             np.zeros(capacity, dtype=np.int64),
             np.zeros(capacity, dtype=np.bool_),
         ]
-        self.next_masks = None
+        self.next_masks: np.ndarray | None = None
         if mask_width is not None:
             self.next_masks = np.zeros((capacity, mask_width), dtype=np.bool_)
             self._fields.append(self.next_masks)
@@ -143,6 +143,7 @@ class ExperienceBuffer:
             )
         batch = [states, actions, rewards, next_states, terminated]
         if self.masked:
+            assert next_masks is not None  # checked above: masked iff next_masks given
             batch.append(next_masks)
         n = len(states)
         cap = self.capacity
@@ -162,7 +163,7 @@ class ExperienceBuffer:
         start = self.position if self.size == self.capacity else 0
         order = (start + np.arange(self.size)) % self.capacity
         fields = [stored[order] for stored in self._fields]
-        return Transitions(*fields[:5], fields[5] if self.masked else None)
+        return Transitions._make([*fields[:5], fields[5] if self.masked else None])
 
     def sample(self, batch_size: int) -> Transitions:
         """`batch_size` transitions drawn uniformly, with replacement, from the filled slots.
@@ -178,4 +179,4 @@ class ExperienceBuffer:
         for stored, out in zip(self._fields, self._out, strict=True):
             stored.take(index, axis=0, out=out)
         masks = self._out[5] if self.masked else None
-        return Transitions(*self._out[:5], masks)
+        return Transitions._make([*self._out[:5], masks])

@@ -6,6 +6,9 @@ exits non-zero, without a traceback. Programming errors keep raising ordinary ex
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class ConfigError(ValueError):
     """Bad user input: a config value, an env id, a file. The message is one line."""
@@ -35,6 +38,17 @@ def check_positive_int(name: str, value: int, minimum: int = 1) -> None:
     """Raise `ConfigError` unless `value` is an integer >= `minimum`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name}={value!r} is not allowed: it must be an integer >= {minimum}")
+
+
+@contextmanager
+def config_key(prefix: str) -> Iterator[None]:
+    """Name the key of a `ConfigError` raised inside as ``prefix.KEY``: a class's rules
+    name its own fields (``start=1.5 is out of range ...``), the app names where the value
+    sits in its config (``schedule.epsilon.start=1.5 ...``)."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix}.{exc}") from None
 
 
 def needs_extra(feature: str, extra: str) -> ConfigError:

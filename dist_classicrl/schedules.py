@@ -3,6 +3,11 @@
 The runtime owns the schedules (it knows the global step over all envs, workers and
 ranks) and sets ``algorithm.epsilon`` / ``algorithm.learning_rate`` from them between
 batches, so the algorithms stay schedule-agnostic.
+
+The rules of a schedule are written here once: `Schedule` and `ScheduleSpec` check
+themselves when made, and `check_learning_rate` adds the learning rate's own bound. Their
+messages name the field (``start=1.5 ...``); the app prefixes its key with
+`dist_classicrl.errors.config_key` (``schedule.epsilon.start=1.5 ...``).
 """
 
 from __future__ import annotations
@@ -10,9 +15,33 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from dist_classicrl.errors import ConfigError
+from dist_classicrl.errors import ConfigError, check_range
 
 KINDS = ("constant", "linear", "exponential")
+
+
+def check_learning_rate(name: str, value: float) -> None:
+    """A learning rate lies in (0, 1]: at 0 nothing is learned."""
+    check_range(name, value, 0.0, 1.0, low_open=True)
+
+
+def check_learning_rate_schedule(schedule: Schedule | ScheduleSpec) -> None:
+    """A learning-rate schedule: both ends are learning rates (`check_learning_rate`)."""
+    check_learning_rate("start", schedule.start)
+    check_learning_rate("end", schedule.end)
+
+
+def _check(start: float, end: float, kind: str) -> None:
+    """Both ends are probabilities or rates in [0, 1]; an exponential one never reaches 0."""
+    check_range("start", start, 0.0, 1.0)
+    check_range("end", end, 0.0, 1.0)
+    if kind not in KINDS:
+        raise ConfigError(f"kind={kind!r} is unknown: allowed are {', '.join(KINDS)}")
+    if kind == "exponential" and min(start, end) <= 0:
+        raise ConfigError(
+            f"kind=exponential needs start and end > 0 (a geometric path never reaches 0), "
+            f"got {start} and {end}"
+        )
 
 
 @dataclass(frozen=True)
@@ -29,14 +58,7 @@ class Schedule:
     kind: str = "linear"
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ConfigError(
-                f"schedule kind {self.kind!r} is unknown: allowed are {', '.join(KINDS)}"
-            )
-        if self.kind == "exponential" and (self.start <= 0 or self.end <= 0):
-            raise ConfigError(
-                f"an exponential schedule needs start and end > 0, got {self.start} and {self.end}"
-            )
+        _check(self.start, self.end, self.kind)
 
     def __call__(self, step: int) -> float:
         if self.kind == "constant" or self.horizon <= 0:
@@ -56,6 +78,10 @@ class ScheduleSpec:
     end: float
     fraction: float = 1.0
     kind: str = "linear"
+
+    def __post_init__(self) -> None:
+        _check(self.start, self.end, self.kind)
+        check_range("fraction", self.fraction, 0.0, 1.0, low_open=True)
 
     def over(self, steps: int) -> Schedule:
         return Schedule(self.start, self.end, math.ceil(self.fraction * steps), self.kind)

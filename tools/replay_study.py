@@ -42,12 +42,12 @@ def train_curve(overrides: list[str]) -> tuple[list[dict[str, float]], dict[str,
     with initialize_config_module(config_module="dist_classicrl.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     validate(cfg)
-    algorithm, env, runtime, epsilon, learning_rate = build(cfg)
-    runtime.progress = False
+    agent = build(cfg)
+    agent.runtime.progress = False
     try:
-        result = runtime.train(algorithm, env, cfg.steps, epsilon, learning_rate, seed=cfg.seed)
+        result = agent.learn(cfg.steps).result
     finally:
-        env.close()
+        agent.env.close()
     return result.curve, {"steps_per_s": result.steps_per_s, **result.details}
 
 

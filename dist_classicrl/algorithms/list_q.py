@@ -12,11 +12,17 @@ Q-values at C speed.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from operator import itemgetter
+from typing import Any
 
 import numpy as np
 
 from dist_classicrl.algorithms.base import BaseAlgorithm
+
+#: Picks a row's Q-values of the legal actions as a tuple: an ``itemgetter``, or a
+#: function returning ``()`` when no action is legal.
+_Getter = Callable[[Any], tuple]
 
 
 class ListQLearning(BaseAlgorithm):
@@ -27,7 +33,7 @@ class ListQLearning(BaseAlgorithm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.reseed(self.seed)
-        self._legal: dict[int, tuple[tuple[int, ...], itemgetter]] = {}
+        self._legal: dict[int, tuple[tuple[int, ...], _Getter]] = {}
         self._bit_values = 1 << np.arange(min(self.n_actions, 62), dtype=np.int64)
 
     def reseed(self, seed: int | None) -> None:
@@ -85,7 +91,7 @@ class ListQLearning(BaseAlgorithm):
         packed = np.packbits(masks, axis=1, bitorder="little")  # wide action spaces
         return [int.from_bytes(row.tobytes(), "little") for row in packed]
 
-    def _legal_actions(self, bits: int) -> tuple[tuple[int, ...], itemgetter]:
+    def _legal_actions(self, bits: int) -> tuple[tuple[int, ...], _Getter]:
         """(legal actions, getter of their Q-values as a tuple) for a mask bitset."""
         if bits not in self._legal:
             legal = tuple(a for a in range(self.n_actions) if bits >> a & 1)

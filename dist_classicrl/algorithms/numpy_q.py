@@ -22,7 +22,7 @@ class NumpyQLearning(BaseAlgorithm):
         super().__init__(*args, **kwargs)
         self.reseed(self.seed)
         self._powers_key: tuple[float, int] | None = None
-        self._powers = np.empty(0)
+        self._powers: np.ndarray = np.empty(0)
 
     def reseed(self, seed: int | None) -> None:
         self.seed = seed

@@ -162,7 +162,7 @@ class OptimalQLearning(BaseAlgorithm):
             twin.batch_update(
                 s, actions, np.zeros(1), s, np.zeros(1, dtype=np.bool_), masks, actions
             )
-        env_twin = None
+        env_twin: TicTacToeEnv | TabularEnv | None = None
         if isinstance(env, TicTacToeEnv):
             env_twin = TicTacToeEnv(1, seed=0, opponent=env.opponent)  # a kernel per opponent
             env_twin.bind_learner(twin)
@@ -237,7 +237,9 @@ class OptimalQLearning(BaseAlgorithm):
                 )
                 finish(stats)
 
-            run.carried = carried_state  # what a checkpoint must keep between calls
+            # what a checkpoint must keep between calls (a function attribute, which mypy
+            # does not model; TrainingLoop reads it)
+            run.carried = carried_state  # type: ignore[attr-defined]
             return run
         if isinstance(env, TabularEnv):
             m = env.model
@@ -276,7 +278,7 @@ class OptimalQLearning(BaseAlgorithm):
                 )
                 finish(stats)
 
-            run.carried = carried_state
+            run.carried = carried_state  # type: ignore[attr-defined]  # as above
             return run
         return None
 

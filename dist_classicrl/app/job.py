@@ -21,19 +21,20 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from dist_classicrl.agent import QLearning
 from dist_classicrl.app.report import plot_learning_curve, write_csv
 from dist_classicrl.envs.base import DistClassicRLEnv
-from dist_classicrl.errors import ConfigError
+from dist_classicrl.errors import ConfigError, config_key
 from dist_classicrl.q_table_file import load_q_table
-from dist_classicrl.runtimes import TrainingJob, WorkerError, checkpoint
+from dist_classicrl.runtimes import TrainResult, WorkerError, checkpoint
 from dist_classicrl.runtimes.driver import evaluate_table
-from dist_classicrl.schedules import Schedule
+from dist_classicrl.schedules import ScheduleSpec, check_learning_rate_schedule
 
 #: What ``metrics.json`` says until the job reports: true if it never does.
 NOT_REPORTED = (
@@ -58,34 +59,48 @@ def build_env(cfg: DictConfig) -> DistClassicRLEnv:
     return instantiate(cfg.env, seed=cfg.seed, wrapper=build_wrapper(cfg), _convert_="all")
 
 
-def build_schedules(cfg: DictConfig) -> tuple[Schedule, Schedule]:
-    """(epsilon, learning rate) schedules over the job's step budget."""
+def build_schedules(cfg: DictConfig) -> tuple[ScheduleSpec, ScheduleSpec]:
+    """(epsilon, learning rate) schedules relative to the job's budget; their rules are
+    `ScheduleSpec`'s and `check_learning_rate_schedule` (`ConfigError`), named here by
+    where the values sit in the config."""
+    with config_key("schedule.epsilon"):
+        epsilon = ScheduleSpec(**cfg.schedule.epsilon)
+    with config_key("schedule.learning_rate"):
+        learning_rate = ScheduleSpec(**cfg.schedule.learning_rate)
+        check_learning_rate_schedule(learning_rate)
+    return epsilon, learning_rate
 
-    def one(node: DictConfig) -> Schedule:
-        return Schedule(node.start, node.end, math.ceil(node.fraction * cfg.steps), node.kind)
 
-    return one(cfg.schedule.epsilon), one(cfg.schedule.learning_rate)
+def _as_dict(node: DictConfig) -> dict[str, Any]:
+    """A config node as plain Python, interpolations resolved."""
+    return cast(dict[str, Any], OmegaConf.to_container(node, resolve=True))
 
 
-def build(cfg: DictConfig) -> tuple[Any, DistClassicRLEnv, Any, Schedule, Schedule]:
-    """(algorithm, env, runtime, epsilon schedule, learning-rate schedule)."""
-    env = build_env(cfg)
+def build(cfg: DictConfig) -> QLearning:
+    """The job's agent: the library's `QLearning` over the config's env, runtime, variant
+    and schedules (the job trains it with ``agent.learn(cfg.steps, ...)``)."""
     epsilon, learning_rate = build_schedules(cfg)
-    runtime = instantiate(cfg.runtime)
-    runtime.check_capacity(env)  # before the table is allocated
-    algorithm = instantiate(
-        cfg.algorithm,
-        n_states=env.n_states,
-        n_actions=env.n_actions,
-        learning_rate=learning_rate(0),
-        epsilon=epsilon(0),
+    options = _as_dict(cfg.algorithm)
+    target = options.pop("_target_")
+    try:
+        variant = get_class(target)
+    except Exception as exc:  # ImportError, ValueError: one line, as for any bad value
+        raise ConfigError(f"algorithm._target_={target}: {str(exc).splitlines()[0]}") from None
+    agent = QLearning(
+        build_env(cfg),
+        variant,
+        instantiate(cfg.runtime),
+        learning_rate=learning_rate,
+        epsilon=epsilon,
         seed=cfg.seed,
+        **options,
     )
+    algorithm, env = agent.algorithm, agent.env
     if cfg.get("init_q_table"):  # warm start, checked before any work
         algorithm.load_q_values(load_q_table(cfg.init_q_table, env.n_states, env.n_actions))
     if cfg.resume and not is_sweep_dir(cfg.resume):  # checked before any work; a sweep's
         load_resume(cfg, algorithm, env)  # jobs check their own checkpoints as they start
-    return algorithm, env, runtime, epsilon, learning_rate
+    return agent
 
 
 #: Keys that do not change what a job learns: a resumed job may differ in them.
@@ -94,7 +109,7 @@ _NOT_LEARNING = ("resume", "checkpoint")
 
 def job_identity(cfg: DictConfig, algorithm: Any, env: DistClassicRLEnv) -> dict[str, Any]:
     """What a checkpoint must share with the job that resumes from it."""
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config = _as_dict(cfg)
     for key in _NOT_LEARNING:
         config.pop(key, None)
     config.get("runtime", {}).pop("progress", None)
@@ -171,7 +186,8 @@ def run_job(
     completed, saved = _earlier_run(cfg, out_dir)
     if completed is not None:  # resuming a sweep: this job finished before; keep its files
         return {**completed, "skipped": True}
-    algorithm, env, runtime, epsilon, learning_rate = build(cfg)
+    agent = build(cfg)
+    algorithm, env, runtime = agent.algorithm, agent.env, agent.runtime
     if cfg.steps == 0 and runtime.is_secondary_rank():
         env.close()  # evaluation only, under ranks you started: rank 0 writes the job
         return {"status": "other-rank"}
@@ -210,14 +226,12 @@ def run_job(
         resume = checkpoint.load(saved, identity)
     elif cfg.resume and not is_sweep_dir(cfg.resume):
         resume = load_resume(cfg, algorithm, env)
-    job = TrainingJob(
-        algorithm, env, cfg.steps, epsilon, learning_rate, cfg.seed, checkpoint=plan, resume=resume
-    )
+    result: TrainResult | None
     try:
         if cfg.steps == 0:  # evaluate init_q_table's table in this process, no training
-            result = evaluate_table(runtime, job)
-        else:
-            result = runtime.run(job)
+            result = evaluate_table(runtime, agent.training_job(0))
+        else:  # None: an MPI rank other than 0
+            result = agent.learn(cfg.steps, checkpoint=plan, resume=resume).result
     except WorkerError as exc:
         result = exc.result
         if result is None:

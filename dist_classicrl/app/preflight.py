@@ -1,10 +1,11 @@
 """Check a command line before Hydra starts any job, and say what is wrong in one line.
 
-Every override is composed with the same config Hydra will use; a sweep is checked value
-by value (each swept value with the other overrides at their first value), so that a bad
-value in job 7 of a sweep stops the sweep before job 1. The composed config is then
-validated (`app.config.validate`) and its env built once, which catches unknown
-Gymnasium ids and non-discrete spaces.
+Every override is composed with the same config Hydra will use; a sweep is checked over
+every combination of its swept values (`_job_override_sets`), so that a bad value in job 7
+of a sweep stops the sweep before job 1. Each composed config is then validated
+(`app.config.validate`: types and the job-wide rules) and its objects built once
+(`app.job.build`: the constructors' rules; the env catches unknown Gymnasium ids and
+non-discrete spaces).
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ def _job_override_sets(overrides: list[str]) -> list[list[str]]:
                 continue
             (alone if o.get_key_element().lstrip("+~") in _CHECKED_ALONE else values).append(swept)
         else:
+            assert o.input_line is not None  # parse_overrides keeps every override's line
             values.append([o.input_line])
     combinations = [list(c) for c in itertools.product(*values)]
     firsts = [v[0] for v in alone]
@@ -188,7 +190,7 @@ def check_job(overrides: list[str]) -> None:
             raise cause from None
         raise ConfigError(_explain(exc)) from None
     try:
-        algorithm, env, runtime, _, _ = build(cfg)
+        agent = build(cfg)  # the constructors' rules, the runtime's capacity and fit
     except InstantiationException as exc:
         cause = exc.__cause__
         if isinstance(cause, ConfigError):
@@ -197,10 +199,7 @@ def check_job(overrides: list[str]) -> None:
         target = _first_line(str(exc)).removeprefix("Error in call to target ").rstrip(":")
         reason = _first_line(str(cause)) if cause else _first_line(str(exc))
         raise ConfigError(f"cannot build {target}: {reason}") from None
-    try:
-        runtime.check_compatible(algorithm, env)
-    finally:
-        env.close()
+    agent.env.close()
 
 
 def preflight(argv: list[str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 
@@ -92,7 +92,8 @@ def varying_labels(overrides: list[str]) -> list[str]:
 def plot_sweep_throughput(rows: list[dict[str, Any]], path: Path) -> None:
     """One horizontal bar per job: learned env steps per second, labelled by what the job
     changes relative to the others."""
-    labels = varying_labels([r.get("overrides") or r.get("job") for r in rows])
+    # every row names its job (`app.sweep`)
+    labels = varying_labels([cast(str, r.get("overrides") or r.get("job")) for r in rows])
     values = [(r.get("steps_per_s") or 0.0) / 1e6 for r in rows]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.5))
     ax.barh(range(len(rows)), values, color="tab:blue")

@@ -12,7 +12,9 @@ from dist_classicrl.envs.tictactoe import TicTacToeEnv
 from dist_classicrl.envs.tictactoe_gym import TicTacToeGymEnv
 
 if "dist_classicrl/TicTacToe-v0" not in gym.registry:
-    gym.register("dist_classicrl/TicTacToe-v0", entry_point=TicTacToeGymEnv)
+    # gymnasium types entry_point as a `(**kwargs) -> Env` factory; this env takes no
+    # arguments (gym.make passes none unless asked to)
+    gym.register("dist_classicrl/TicTacToe-v0", entry_point=TicTacToeGymEnv)  # type: ignore[arg-type]
 
 __all__ = [
     "REGISTRY",

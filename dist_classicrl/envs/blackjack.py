@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -46,8 +47,9 @@ CARD_PROBS = np.array([1 / 13] * 9 + [4 / 13])
 STICK, HIT = 0, 1
 
 
-def _hand(raw: int, has_ace: bool) -> tuple[int, int]:
-    """(sum as Gymnasium counts it, usable ace) of a hand with raw sum `raw`."""
+def _hand(raw: int | np.integer, has_ace: bool) -> tuple[Any, int]:
+    """(sum as Gymnasium counts it, usable ace) of a hand with raw sum `raw` (the sum is
+    a NumPy integer when `raw` is one: `CARDS` are)."""
     usable = has_ace and raw + 10 <= 21
     return raw + 10 * usable, int(usable)
 

@@ -6,7 +6,7 @@ import difflib
 import importlib
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 from gymnasium.envs.registration import load_env_creator
@@ -15,7 +15,7 @@ from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.envs.blackjack import rules_model
 from dist_classicrl.envs.gym_vector import GymVectorEnv
 from dist_classicrl.envs.pettingzoo_adapter import make_pettingzoo
-from dist_classicrl.envs.presets import PRESETS
+from dist_classicrl.envs.presets import DEFAULT_NUM_ENVS, PRESETS
 from dist_classicrl.envs.tabular import TabularEnv, is_compilable
 from dist_classicrl.envs.tabular_model import TabularModel
 from dist_classicrl.envs.tictactoe import TicTacToeEnv
@@ -144,7 +144,7 @@ def make_env(
     For ``gym``, `wrapper` (from the ``wrapper`` config group) wraps every copy, and
     ``backend=auto`` compiles envs whose exact tabular model is known (`TabularEnv`: the
     table ``P`` of toy-text envs, the rules of Blackjack) and steps the others through
-    ``gymnasium.vector``. `num_envs` defaults to the preset's, else 1.
+    ``gymnasium.vector``. `num_envs` defaults to the preset's, else `DEFAULT_NUM_ENVS` (64).
     """
     preset = PRESETS.get(kind)
     if preset is not None and preset.env["kind"] != kind:  # a named env of another kind
@@ -163,7 +163,7 @@ def make_env(
             wrapper if wrapper is not None else preset.wrapper,
         )
     if num_envs is None:
-        num_envs = preset.num_envs if preset is not None else 1
+        num_envs = preset.num_envs if preset is not None else DEFAULT_NUM_ENVS
     check_positive_int("env.num_envs", num_envs)
     if max_episode_steps is not None:
         check_positive_int("env.max_episode_steps", max_episode_steps)
@@ -231,7 +231,7 @@ def _wrapper_name(wrapper: Wrapper) -> str:
 def make_env_from(
     env: Any, num_envs: int | None = None, seed: int | None = None
 ) -> DistClassicRLEnv:
-    """A batched env of `num_envs` copies (1 if None) of an env object:
+    """A batched env of `num_envs` copies (`DEFAULT_NUM_ENVS` if None) of an env object:
 
     - a Gymnasium env: rebuilt from its ``spec`` (``gym.make``'s id, kwargs and time limit,
       and the wrappers around it that record their arguments), compiled when its exact
@@ -241,7 +241,7 @@ def make_env_from(
     """
     if isinstance(env, DistClassicRLEnv):
         return env
-    num_envs = 1 if num_envs is None else num_envs
+    num_envs = DEFAULT_NUM_ENVS if num_envs is None else num_envs
     if hasattr(env, "agent_iter") and hasattr(env, "possible_agents"):  # a PettingZoo game
         return make_pettingzoo(env.metadata.get("name"), num_envs, seed)
     if not isinstance(env, gym.Env):
@@ -264,7 +264,12 @@ def make_env_from(
                 "(gymnasium.utils.RecordConstructorArgs), so copies of the env cannot be made; "
                 "give the env without it, or a wrapper that records them"
             )
-    wrappers = [(load_env_creator(w.entry_point), w.kwargs) for w in spec.additional_wrappers]
+    # a wrapper's entry point is a wrapper class, ``(env, **kwargs) -> Env``, not the env
+    # creator load_env_creator is annotated to return; every kwargs was checked above
+    wrappers = [
+        (cast(Callable[..., gym.Env], load_env_creator(w.entry_point)), cast(dict, w.kwargs))
+        for w in spec.additional_wrappers
+    ]
 
     def rewrap(inner: gym.Env) -> gym.Env:
         for cls, kwargs in wrappers:

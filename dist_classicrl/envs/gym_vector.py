@@ -14,9 +14,10 @@ the true last state of an ended episode; that matches the rules in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+from gymnasium.spaces import Discrete
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from dist_classicrl.envs.base import DistClassicRLEnv, StepResult
@@ -46,8 +47,10 @@ class GymVectorEnv(DistClassicRLEnv):
         self.vector = SyncVectorEnv(
             [make_one for _ in range(num_envs)], autoreset_mode=AutoresetMode.SAME_STEP
         )
-        space = self.vector.single_observation_space
-        super().__init__(num_envs, int(space.n), int(self.vector.single_action_space.n))
+        # Discrete by contract (module docstring; `envs.factory` checks)
+        space = cast(Discrete, self.vector.single_observation_space)
+        action_space = cast(Discrete, self.vector.single_action_space)
+        super().__init__(num_envs, int(space.n), int(action_space.n))
         self.name = name
         self.seed = seed
         self.eval_episodes = eval_episodes
@@ -90,6 +93,7 @@ class GymVectorEnv(DistClassicRLEnv):
         # Copy i plays episodes i, i + batch, ...: each copy has a fixed quota.
         quota = np.full(batch, self.eval_episodes // batch)
         quota[: self.eval_episodes % batch] += 1
+        returns: list[float]
         returns, terminated_count, done = [], 0, np.zeros(batch, dtype=np.int64)
         running, length = np.zeros(batch), np.zeros(batch, dtype=np.int64)
         obs, _ = vector.reset(seed=10_000 if self.seed is None else self.seed + 10_000)

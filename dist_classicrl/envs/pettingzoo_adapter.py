@@ -108,6 +108,7 @@ class BoardEncoder:
         board = space.get("observation") if isinstance(space, spaces.Dict) else None
         if (
             board is None
+            or not isinstance(space, spaces.Dict)  # (never true here: narrows for mypy)
             or "action_mask" not in space.spaces
             or not isinstance(board, spaces.Box)
             or not np.issubdtype(board.dtype, np.integer)
@@ -248,6 +249,9 @@ class PettingZooSelfPlayEnv(DistClassicRLEnv):
             ),
         )
         learned = out.learned
+        # all built just above: narrows the optional fields for mypy
+        assert learned is not None and learned.next_mask is not None
+        assert out.next_mask is not None and out.mask is not None
         for i in range(n):
             over, cut, first_reward, after, mask = self._play(i, int(actions[i]))
             out.next_obs[i], out.reward[i] = after, first_reward

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from numba import njit
+from numpy.typing import ArrayLike
 
 from dist_classicrl.envs.base import DistClassicRLEnv, StepResult
 from dist_classicrl.envs.tabular_model import TabularModel, finite_horizon_return, optimality_gap
@@ -40,7 +41,7 @@ def is_compilable(unwrapped: object) -> bool:
     )
 
 
-def _cumulative(probs: np.ndarray, n_outcomes: np.ndarray) -> np.ndarray:
+def _cumulative(probs: np.ndarray, n_outcomes: ArrayLike) -> np.ndarray:
     """Cumulative probabilities along the last axis whose last real outcome is exactly 1.
 
     A float cumsum can end at 1 - 4e-15 (Taxi's start distribution); a draw above it would

@@ -19,7 +19,9 @@ MAX_PROCESSES_PER_CORE = 8
 
 
 def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    # os.cpu_count() is None when the count cannot be determined (only reached where
+    # sched_getaffinity is missing, i.e. not on Linux); kept as is, callers assume an int
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()  # type: ignore[return-value]
 
 
 def _read_int(path: Path) -> int | None:
@@ -51,7 +53,9 @@ def _cgroup_dirs(controller: str) -> list[Path]:
     return [leaf, *[d for d in leaf.parents if d == root or root in d.parents]]
 
 
-def _cgroup_room(controller: str, limit_files: tuple[str, str], used_files: tuple[str, str]):
+def _cgroup_room(
+    controller: str, limit_files: tuple[str, ...], used_files: tuple[str, ...]
+) -> int | None:
     """The least room left under `controller`'s limits (v1 or v2 file names), or None
     without a limit."""
     rooms = []

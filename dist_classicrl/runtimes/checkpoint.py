@@ -110,9 +110,12 @@ def save(path: Path, parts: dict[str, dict[str, Any]], manifest: dict[str, Any])
     full["sha256"] = content_hash(arrays, full)
     encoded = np.frombuffer(json.dumps(full).encode(), dtype=np.uint8)
     temporary = path.with_name(f".{path.stem}.part.npz")
+    # Any: numpy's stub would match a **mapping against savez's `allow_pickle: bool` too;
+    # array names are "part.name" (with a dot), so none collides with MANIFEST
+    members: dict[str, Any] = {**arrays, MANIFEST: encoded}
     try:
         with open(temporary, "wb") as f:
-            np.savez(f, **arrays, **{MANIFEST: encoded})
+            np.savez(f, **members)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)

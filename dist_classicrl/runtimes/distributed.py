@@ -317,13 +317,18 @@ class SparseExchange:
 def _compile_exchange() -> None:
     """Compile (or load) the exchange kernels before the first round."""
     pack_changes(
-        np.zeros(3, np.int32), *(np.zeros(1, np.float32) for _ in range(2)), np.ones(1, np.int32)
+        np.zeros(3, np.int32),
+        np.zeros(1, np.float32),
+        np.zeros(1, np.float32),
+        np.ones(1, np.int32),
     )
     apply_mean_changes(
-        *(np.zeros(1, np.float32) for _ in range(2)),
+        np.zeros(1, np.float32),
+        np.zeros(1, np.float32),
         np.zeros(3, np.int32),
         np.ones(1, np.int64),
-        *(np.zeros(1) for _ in range(2)),
+        np.zeros(1),
+        np.zeros(1),
     )
 
 
@@ -459,6 +464,7 @@ class _RankCoordinator(Coordinator):
         self.visits[...] = 0
         self.comm.Gather(self.send, self.gathered, root=0)
         if self.rank == 0:
+            assert self.gathered is not None  # allocated on rank 0
             merged = base.copy()
             for r in range(self.size):
                 merge_updates(

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 from tqdm import tqdm
 
 from dist_classicrl.algorithms.base import BaseAlgorithm
@@ -233,13 +234,15 @@ class Runtime(ABC):
         epsilon: Schedule,
         learning_rate: Schedule,
         seed: int | None = None,
-    ) -> TrainResult:
+    ) -> TrainResult | None:
         """Learn from exactly `steps` env transitions (fewer when stopped); raises
-        `WorkerError` if a learner fails (its ``result`` holds what survived)."""
+        `WorkerError` if a learner fails (its ``result`` holds what survived). None in an
+        MPI rank other than 0 (rank 0 reports)."""
         return self.run(TrainingJob(algorithm, env, steps, epsilon, learning_rate, seed))
 
-    def run(self, job: TrainingJob) -> TrainResult:
-        """`train` for a whole `TrainingJob` (checkpoints and resume included)."""
+    def run(self, job: TrainingJob) -> TrainResult | None:
+        """`train` for a whole `TrainingJob` (checkpoints and resume included); None in
+        an MPI rank other than 0."""
         return train(self, job)
 
     @abstractmethod
@@ -368,6 +371,7 @@ class Session:
     def save_checkpoint(self, parts: dict[str, dict[str, Any]], done: int) -> None:
         """Write the job's checkpoint with the driver's own part (steps, learning curve)."""
         plan = self.job.checkpoint
+        assert plan is not None  # runtimes save only when the job has a checkpoint plan
         driver_part = {
             "done": done,
             "curve": self.curve,
@@ -385,7 +389,7 @@ class Session:
         evaluation points taken and not yet evaluated."""
         count = len(snapshots)
         shape = (count, *table.shape)
-        parts = {
+        parts: dict[str, dict[str, Any]] = {
             "table": {"q": np.asarray(table, dtype=np.float32)},
             "combined": {
                 "totals": np.asarray(carried.totals, dtype=np.float64),
@@ -433,6 +437,7 @@ class Session:
 
     def restore_driver(self) -> dict[str, Any]:
         """The driver's part of the resumed checkpoint, with the curve put back."""
+        assert self.job.resume is not None  # called only when resuming
         state = self.job.resume.part("driver")
         self.curve = list(state["curve"])
         self._previous_totals = np.array(state["previous_totals"], dtype=np.float64)
@@ -453,7 +458,7 @@ class Session:
         points = self.runtime.eval_points
         return taken < points - 1 and done >= (taken + 1) * self.job.steps / points - 0.5
 
-    def evaluate(self, step: int, table: np.ndarray, totals: np.ndarray, elapsed: float) -> None:
+    def evaluate(self, step: int, table: np.ndarray, totals: ArrayLike, elapsed: float) -> None:
         """Add a learning-curve point: the greedy evaluation of `table` and the training
         statistics of the episodes finished since the previous point (call in step
         order; `totals` are cumulative)."""

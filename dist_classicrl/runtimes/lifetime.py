@@ -22,7 +22,7 @@ import mmap
 import os
 import select
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -121,6 +121,10 @@ class SharedArrays:
             offset += array.nbytes
         self._names = list(layout)
 
+    if TYPE_CHECKING:  # the arrays are set per layout (setattr): tell the type checker
+
+        def __getattr__(self, name: str) -> np.ndarray: ...
+
     def release(self) -> None:
         """Drop the views and unmap (idempotent; a view still held elsewhere keeps the
         memory until it goes)."""
@@ -147,7 +151,7 @@ HYDRA_TOPOLOGY_PREFIX = "hydra_hwloc_xmlfile_"
 
 def _open_files(pid: str | int) -> set[str]:
     """Paths process `pid` holds open (its /proc fd links)."""
-    paths = set()
+    paths: set[str] = set()
     try:
         fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:

@@ -42,9 +42,11 @@ class TrainingLoop:
         self.fused_off_reason: str | None = None  # why a fused kernel went unused
         self._use_fused = fused and batch_lock is None
         self._batch_lock = batch_lock  # held around each batch update when given
-        self._fused = None
-        self._obs = self._mask = None
-        self._next_actions = None  # SARSA: drawn after a step, executed at the next one
+        self._fused: Any = None  # the variant's fused kernel (`fused_trainer`), or None
+        self._obs: np.ndarray | None = None
+        self._mask: np.ndarray | None = None
+        # SARSA: the next actions, drawn after a step, executed at the next one
+        self._next_actions: np.ndarray | None = None
 
     def warm_up(self) -> None:
         """Compile (or load) the env's and the algorithm's kernels on throwaway copies."""
@@ -130,6 +132,7 @@ class TrainingLoop:
         algorithm, env, stats = self.algorithm, self.env, self.stats
         obs, mask, n, done = self._obs, self._mask, env.num_envs, 0
         sarsa, next_actions = algorithm.needs_next_actions, self._next_actions
+        assert obs is not None  # set by start()
         while done < n_steps:
             if next_actions is None:
                 actions = algorithm.select_actions(obs, mask)
@@ -137,10 +140,11 @@ class TrainingLoop:
                 actions = next_actions
             res = env.step(actions)
             take = min(n, n_steps - done)
-            target_actions = None
+            target_actions: np.ndarray | None = None
             if sarsa:
                 next_actions, target_actions = algorithm.next_actions(res)
                 target_actions = target_actions[:take]
+            batch: tuple[Any, ...] | None
             if res.learned is None:
                 batch = (
                     obs[:take],

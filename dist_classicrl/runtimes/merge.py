@@ -30,4 +30,10 @@ def merge_updates(shared, private, base, visits, keep):
 
 def compile_merge_updates() -> None:
     """Compile (or load) `merge_updates` before workers fork or ranks train."""
-    merge_updates(*(np.zeros(1, np.float32) for _ in range(3)), np.zeros(1, np.int32), 0.5)
+    merge_updates(
+        np.zeros(1, np.float32),
+        np.zeros(1, np.float32),
+        np.zeros(1, np.float32),
+        np.zeros(1, np.int32),
+        0.5,
+    )

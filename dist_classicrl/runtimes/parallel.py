@@ -416,6 +416,8 @@ class _WorkerCoordinator(Coordinator):
         `base` and the private table. Skipped if the lock is not free within the failure
         grace (its holder died): the shared table then does not count these steps."""
         algorithm, block = self.loop.algorithm, self.block
+        # only called when merging: `base` is then copied and `_train` counts the visits
+        assert self.base is not None and algorithm.visits is not None
         start = time.perf_counter()
         if not self.plan.lock.acquire(timeout=FAILURE_GRACE_S):
             return

@@ -39,6 +39,7 @@ class _Alone(Coordinator):
 
     def save_checkpoint(self) -> None:
         learner, loop = self.learner, self.loop
+        assert learner is not None  # set by SingleRuntime.execute before training
         parts = {
             "algorithm": loop.algorithm.state(),
             "env": loop.env.state(),
@@ -50,6 +51,7 @@ class _Alone(Coordinator):
     def restore(self, checkpoint) -> None:
         """Continue the run `checkpoint` holds (after `TrainingLoop.start`)."""
         loop, learner = self.loop, self.learner
+        assert learner is not None  # set by SingleRuntime.execute before training
         loop.algorithm.load_state(checkpoint.part("algorithm"))
         loop.env.load_state(checkpoint.part("env"))
         if loop.env.exact_state:
@@ -78,7 +80,8 @@ class _Alone(Coordinator):
         return False  # nobody to combine with: at the boundary or on a stop, finish
 
     def after_chunk(self, done: int) -> None:
-        session = self.session
+        session, learner = self.session, self.learner
+        assert learner is not None  # set by SingleRuntime.execute before training
         session.progress(done)
         if self.checkpoint_every and done >= self.next_checkpoint and done < self.steps:
             self.save_checkpoint()
@@ -86,7 +89,7 @@ class _Alone(Coordinator):
         at_tick = done % self.tick == 0 or done == self.steps
         while at_tick and done < self.steps and session.eval_due(done, self.taken):
             table = self.loop.algorithm.q_values()
-            session.evaluate(done, table, self.loop.stats.totals(), self.learner.train_time_s)
+            session.evaluate(done, table, self.loop.stats.totals(), learner.train_time_s)
             self.taken += 1
 
 

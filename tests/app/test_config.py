@@ -40,9 +40,10 @@ def test_default_config_is_optimal_single_tictactoe_no_wrapper(compose_config):
 def test_every_option_of_every_group_composes_validates_and_builds(compose_config, group, option):
     cfg = compose_config([f"{group}={option}", *ENV_NEEDS.get(option, [])])
     validate(cfg)
-    algorithm, env, runtime, epsilon, _ = build(cfg)
+    agent = build(cfg)
+    algorithm, env, runtime = agent.algorithm, agent.env, agent.runtime
     assert algorithm.q_values().shape == (env.n_states, env.n_actions)
-    assert epsilon(0) == cfg.schedule.epsilon.start
+    assert algorithm.epsilon == cfg.schedule.epsilon.start
     assert runtime.name == cfg.runtime._target_.rsplit(".", 1)[-1].removesuffix("Runtime").lower()
     env.close()
 
@@ -52,15 +53,15 @@ def test_every_option_of_every_group_composes_validates_and_builds(compose_confi
 def test_every_rule_builds_in_every_variant(compose_config, option, rule):
     cfg = compose_config([f"algorithm={option}", f"algorithm.rule={rule}"])
     validate(cfg)
-    algorithm, env, *_ = build(cfg)
-    assert (algorithm.name, algorithm.rule) == (option, rule)
-    env.close()
+    agent = build(cfg)
+    assert (agent.algorithm.name, agent.algorithm.rule) == (option, rule)
+    agent.env.close()
 
 
 def test_the_default_rule_is_q_learning(compose_config):
-    algorithm, env, *_ = build(compose_config())
-    assert algorithm.rule == "q_learning"
-    env.close()
+    agent = build(compose_config())
+    assert agent.algorithm.rule == "q_learning"
+    agent.env.close()
 
 
 def test_documented_override_names_exist(compose_config):
@@ -70,9 +71,9 @@ def test_documented_override_names_exist(compose_config):
 
 def test_each_algorithm_option_builds_its_variant(compose_config):
     for option in GROUPS["algorithm"]:
-        algorithm, env, *_ = build(compose_config([f"algorithm={option}"]))
-        assert algorithm.name == option
-        env.close()
+        agent = build(compose_config([f"algorithm={option}"]))
+        assert agent.algorithm.name == option
+        agent.env.close()
 
 
 BAD = [

@@ -28,7 +28,7 @@ def test_each_ready_config_picks_its_wrapper_and_the_command_line_still_wins(
 ):
     cfg = compose_config([f"env={config}"])
     assert cfg.wrapper._target_ == f"dist_classicrl.wrappers.{wrapper}"
-    _, env, *_ = build(cfg)
+    env = build(cfg).env
     assert isinstance(env, kind) and (env.n_states, env.n_actions) == (states, actions)
     env.close()
     assert compose_config([f"env={config}", "wrapper=none"]).wrapper._target_ is None
@@ -38,11 +38,11 @@ def test_each_ready_config_picks_its_wrapper_and_the_command_line_still_wins(
 
 def train(compose_config, config: str) -> dict:
     cfg = compose_config([f"env={config}", "runtime.eval_points=1"])
-    algorithm, env, runtime, epsilon, learning_rate = build(cfg)
+    agent = build(cfg)
     try:
-        result = runtime.train(algorithm, env, cfg.steps, epsilon, learning_rate, seed=cfg.seed)
+        result = agent.learn(cfg.steps).result
     finally:
-        env.close()
+        agent.env.close()
     assert result.status == "completed" and result.steps == cfg.steps
     return result
 

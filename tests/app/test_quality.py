@@ -9,9 +9,9 @@ from dist_classicrl.app.job import build
 
 
 def train_default(cfg):
-    algorithm, env, runtime, epsilon, learning_rate = build(cfg)
-    runtime.progress = False
-    return runtime.train(algorithm, env, cfg.steps, epsilon, learning_rate, seed=cfg.seed)
+    agent = build(cfg)
+    agent.runtime.progress = False
+    return agent.learn(cfg.steps).result
 
 
 def test_default_job_beats_the_random_opponent(compose_config):
@@ -64,8 +64,8 @@ def test_on_policy_rules_reach_two_percent_with_the_env_defaults(compose_config,
     cfg = compose_config([f"env={env}", f"algorithm.rule={rule}"])
     if env == "cliffwalking":  # the bar needs a fixed point on the edge (see below)
         eps = cfg.schedule.epsilon.end
-        algorithm, built_env, *_ = build(cfg)
-        assert epsilon_greedy_fixed_point_gap(built_env, eps, algorithm.discount) == 0
+        agent = build(cfg)
+        assert epsilon_greedy_fixed_point_gap(agent.env, eps, agent.algorithm.discount) == 0
     result = train_default(cfg)
     assert -1e-8 <= result.eval["optimality_gap"] <= 0.02
 
@@ -92,8 +92,8 @@ def test_cliffwalking_classic_comparison_at_epsilon_0_1(compose_config):
         rule: train_default(compose_config([*overrides, f"algorithm.rule={rule}"]))
         for rule in ("q_learning", "sarsa", "expected_sarsa")
     }
-    algorithm, env, *_ = build(compose_config(overrides))
-    safe_gap = epsilon_greedy_fixed_point_gap(env, 0.1, algorithm.discount)
+    agent = build(compose_config(overrides))
+    safe_gap = epsilon_greedy_fixed_point_gap(agent.env, 0.1, agent.algorithm.discount)
     assert 0.1 < safe_gap < 0.2  # the reference itself: not Q* (gap 0) at epsilon 0.1
     assert results["q_learning"].eval["optimality_gap"] <= 0.02
     assert results["expected_sarsa"].eval["optimality_gap"] == pytest.approx(safe_gap, abs=0.02)

@@ -46,13 +46,13 @@ def test_bad_replay_values_are_one_line_before_any_work(argv, message):
 
 def test_replay_is_off_by_default_and_reaches_every_variant(compose_config):
     for variant in ("list", "numpy", "optimal"):
-        algorithm, env, *_ = build(compose_config([f"algorithm={variant}"]))
-        assert not algorithm.replay.enabled
-        env.close()
+        agent = build(compose_config([f"algorithm={variant}"]))
+        assert not agent.algorithm.replay.enabled
+        agent.env.close()
         overrides = [f"algorithm={variant}", "algorithm.replay.capacity=1000"]
-        algorithm, env, *_ = build(compose_config(overrides))
-        assert algorithm.replay.capacity == 1000 and algorithm.replay.batch_size == 64
-        env.close()
+        agent = build(compose_config(overrides))
+        assert agent.algorithm.replay.capacity == 1000 and agent.algorithm.replay.batch_size == 64
+        agent.env.close()
 
 
 def test_a_job_with_replay_writes_its_replay_metrics_and_the_sweep_table_shows_them(tmp_path):

@@ -93,9 +93,9 @@ def test_two_workers_reach_the_single_runtime_quality_bars(compose_config, sync)
         cfg = compose_config(
             [f"env={env_name}", "runtime=parallel", "runtime.num_workers=2", f"runtime.sync={sync}"]
         )
-        algorithm, env, runtime, epsilon, learning_rate = build(cfg)
-        runtime.progress = False
-        result = runtime.train(algorithm, env, cfg.steps, epsilon, learning_rate, seed=0)
+        agent = build(cfg)
+        agent.runtime.progress = False
+        result = agent.learn(cfg.steps).result
         assert check(result.eval), (env_name, result.eval)
 
 
@@ -229,10 +229,10 @@ def test_sarsa_learns_taxi_in_two_workers(compose_config, variant, sync):
     if variant == "numpy":
         overrides += ["steps=1000000", "env.num_envs=256"]  # Python per batch: fewer steps
     cfg = compose_config(overrides)
-    algorithm, env, runtime, epsilon, learning_rate = build(cfg)
-    runtime.progress = False
-    result = runtime.train(algorithm, env, cfg.steps, epsilon, learning_rate, seed=0)
-    assert algorithm.rule == "sarsa" and result.steps == cfg.steps
+    agent = build(cfg)
+    agent.runtime.progress = False
+    result = agent.learn(cfg.steps).result
+    assert agent.algorithm.rule == "sarsa" and result.steps == cfg.steps
     assert result.eval["optimality_gap"] <= (0.02 if variant == "optimal" else 0.5)
 
 
