@@ -15,6 +15,7 @@ import shlex
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -22,6 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from dist_classicrl.app.job import JobFilesError, run_job, summary_text
+from dist_classicrl.app.objective import objective_of, sweeper_direction, value_for_sweeper
 from dist_classicrl.app.preflight import preflight
 from dist_classicrl.app.sweep import summarize
 from dist_classicrl.errors import ConfigError
@@ -29,7 +31,7 @@ from dist_classicrl.runtimes.driver import note_early_signal, pending_early_sign
 
 
 @hydra.main(version_base="1.3", config_path="pkg://dist_classicrl.conf", config_name="config")
-def hydra_app(cfg: DictConfig) -> float:
+def hydra_app(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = list(hydra_cfg.overrides.task)
@@ -44,12 +46,13 @@ def hydra_app(cfg: DictConfig) -> float:
             raise JobEnded(128 + signum, message, together=False) from None
         if hydra_cfg.mode != RunMode.MULTIRUN:
             raise
-        return _sweep_job_failed(out_dir, f"{type(exc).__name__}: {exc}")
+        _sweep_job_failed(out_dir, f"{type(exc).__name__}: {exc}")
+        return None
     if metrics["status"] == "other-rank":
         return 0.0
     if metrics.get("skipped"):
         print(f"dist_classicrl: job {out_dir.name} completed earlier: kept, not rerun")
-        return metrics["steps_per_s"]
+        return _for_sweeper(metrics, cfg, hydra_cfg)
     print(summary_text(metrics, out_dir), flush=True)
     if metrics["status"] == "interrupted":  # stop the sweep as well
         saved = "partial results are saved" if metrics["q_table_saved"] else "no table saved"
@@ -63,11 +66,19 @@ def hydra_app(cfg: DictConfig) -> float:
         error = metrics["error"].splitlines()[0]
         if hydra_cfg.mode != RunMode.MULTIRUN:
             raise JobEnded(1, f"job failed: {error}")
-        return _sweep_job_failed(out_dir, error)
+        _sweep_job_failed(out_dir, error)
+        return None
     if "late_signal" in metrics:  # it came while the files were written: they are complete
         signum = metrics["late_signal"]
         raise JobEnded(128 + signum, f"interrupted after the job ended; its files are in {out_dir}")
-    return metrics["steps_per_s"]
+    return _for_sweeper(metrics, cfg, hydra_cfg)
+
+
+def _for_sweeper(metrics: dict, cfg: DictConfig, hydra_cfg: Any) -> float:
+    """The job's objective (`app.objective`; metrics.json has it), oriented for the
+    running sweeper."""
+    objective = metrics.get("objective") or objective_of(metrics, cfg.objective)
+    return value_for_sweeper(objective, sweeper_direction(hydra_cfg.get("sweeper")))
 
 
 #: Sweep jobs that failed in this process (the basic launcher runs them here).
@@ -85,12 +96,12 @@ def sweep_resume_command(sweep_dir: str) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
-def _sweep_job_failed(out_dir: Path, error: str) -> float:
+def _sweep_job_failed(out_dir: Path, error: str) -> None:
     """A sweep goes on past a failed job: its metrics.json says failed (with the
-    traceback), the summary lists it, and the command exits 1 at the end."""
+    traceback), the summary lists it, and the command exits 1 at the end. It returns no
+    value (None), which sweepers record as a failed trial (Optuna's FAIL state)."""
     print(f"dist_classicrl: job {out_dir.name} failed: {error}", file=sys.stderr)
     _failed_jobs.append(str(out_dir))
-    return float("nan")
 
 
 class JobEnded(BaseException):

@@ -24,14 +24,18 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from dist_classicrl.app.objective import check_objective
 from dist_classicrl.buffers import ReplayConfig
 from dist_classicrl.envs.presets import (
     DEFAULT_EPSILON,
     DEFAULT_LEARNING_RATE,
     DEFAULT_NUM_ENVS,
     DEFAULT_STEPS,
+    PRESETS,
+    WRAPPERS,
 )
 from dist_classicrl.errors import ConfigError, check_positive_int
+from dist_classicrl.wrappers import BinnedObservation
 
 
 def schema_of(
@@ -172,6 +176,9 @@ class Config:
     init_q_table: str | None = None  # a saved q_table.npy to start from (warm start)
     checkpoint: CheckpointSchema = field(default_factory=CheckpointSchema)
     resume: str | None = None  # a checkpoint file or job directory to continue exactly
+    # the metrics.json figure a sweeper optimises (app/objective.py); null: the env's
+    # learning metric (optimality gap, loss rate or greedy return)
+    objective: str | None = None
 
     def __post_init__(self) -> None:
         check_positive_int("steps", self.steps, minimum=0)
@@ -181,11 +188,52 @@ class Config:
                 "too, or steps >= 1"
             )
         check_positive_int("seed", self.seed, minimum=0)
+        check_objective(self.objective)
         if self.resume and self.init_q_table:
             raise ConfigError(
                 "resume=PATH continues a run with its whole state; init_q_table=PATH starts "
                 "a new one from a table: give one of them"
             )
+
+
+def _public_path(obj: Any) -> str:
+    """``dist_classicrl.wrappers.BinnedObservation``: the package's name for `obj` when the
+    package exports it, else its defining module's."""
+    module, name = obj.__module__, obj.__qualname__
+    package = module.rpartition(".")[0]
+    exported = package and getattr(importlib.import_module(package), name, None) is obj
+    return f"{package if exported else module}.{name}"
+
+
+def register_presets(cs: ConfigStore) -> None:
+    """The named wrappers and envs of `dist_classicrl.envs.presets` as the ``wrapper=<name>``
+    and ``env=<name>`` options: written once, in Python, for the API and the app. An env
+    option is a global config (``# @package _global_``): it sets ``env``, and ``steps``,
+    ``schedule`` and the wrapper where the preset's differ from the defaults."""
+    for name, wrapper in WRAPPERS.items():
+        func = wrapper.func if isinstance(wrapper, partial) else wrapper
+        keywords = wrapper.keywords if isinstance(wrapper, partial) else {}
+        schema = "discretize_wrapper_schema" if func is BinnedObservation else "wrapper_schema"
+        node = {"defaults": [f"/{schema}@_here_", "_self_"], "_target_": _public_path(func)}
+        cs.store(group="wrapper", name=name, node={**node, **keywords})
+    for name, preset in PRESETS.items():
+        defaults: list[Any] = ["/env_schema@env"]
+        if preset.wrapper is not None:
+            defaults.append({"override /wrapper": preset.wrapper})
+        env_node: dict[str, Any] = {"defaults": [*defaults, "_self_"], "env": dict(preset.env)}
+        if preset.steps != DEFAULT_STEPS:
+            env_node["steps"] = preset.steps
+        schedules = {
+            key: dataclasses.asdict(spec)
+            for key, spec, default in (
+                ("epsilon", preset.epsilon, DEFAULT_EPSILON),
+                ("learning_rate", preset.learning_rate, DEFAULT_LEARNING_RATE),
+            )
+            if spec != default
+        }
+        if schedules:
+            env_node["schedule"] = schedules
+        cs.store(group="env", name=name, node=env_node, package="_global_")
 
 
 def register_configs() -> None:
@@ -200,6 +248,7 @@ def register_configs() -> None:
     cs.store(name="env_schema", node=EnvSchema)
     cs.store(name="wrapper_schema", node=WrapperSchema)
     cs.store(name="discretize_wrapper_schema", node=DiscretizeWrapperSchema)
+    register_presets(cs)
 
 
 def validate(cfg: DictConfig) -> Config:

@@ -28,6 +28,8 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dist_classicrl.agent import QLearning
+from dist_classicrl.app.objective import objective_of
+from dist_classicrl.app.policy_plot import plot_policy
 from dist_classicrl.app.report import plot_learning_curve, write_csv
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import ConfigError, config_key
@@ -288,6 +290,8 @@ def _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env) -> No
             **result.details,
         }
     )
+    if result.status == "completed" and result.eval:  # what a sweeper optimises
+        metrics["objective"] = objective_of(metrics, cfg.get("objective"))
     staged: list[tuple[Path, Path]] = []  # (temporary, final), renamed in this order
     try:
         if result.curve:
@@ -305,6 +309,17 @@ def _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env) -> No
                             env, "training_return_label", "training (epsilon-greedy)"
                         ),
                     ),
+                )
+            )
+        if result.q_table is not None:
+            policy_title = (
+                f"{metrics['algorithm']} {metrics['rule']} / {metrics['runtime']} / "
+                f"{metrics['env']}: greedy policy after {metrics['steps']:,} steps"
+            )
+            staged.append(
+                _stage(
+                    out_dir / "policy.png",
+                    lambda f: plot_policy(result.q_table, env, f, title=policy_title),
                 )
             )
         staged.append(

@@ -21,7 +21,7 @@ from typing import Any
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import OverrideType
+from hydra.core.override_parser.types import IntervalSweep, OverrideType
 from hydra.errors import (
     HydraException,
     InstantiationException,
@@ -33,6 +33,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from dist_classicrl.app.config import validate
 from dist_classicrl.app.job import build
+from dist_classicrl.app.objective import check_reported
 from dist_classicrl.errors import ConfigError
 
 CONFIG_MODULE = "dist_classicrl.conf"
@@ -149,6 +150,21 @@ def check_added_keys(overrides: list[str]) -> None:
 _CHECKED_ALONE = ("seed",)
 
 
+def _swept_values(override: Any) -> list[Any]:
+    """A sweep's values; for an ``interval(low, high)`` (a sweeper samples it: Optuna,
+    Nevergrad) its low end, its middle and just below its high end, which stand for
+    every value it may draw."""
+    value = override.value()
+    if not isinstance(value, IntervalSweep):
+        return list(override.sweep_string_iterator())
+    if value.start is None or value.end is None:  # not an interval a sweeper can sample
+        raise ValueError(f"{override.input_line}: an interval needs both ends")
+    low, high = float(value.start), float(value.end)
+    if low.is_integer() and high.is_integer():  # an int range
+        return sorted({int(low), (int(low) + int(high)) // 2, int(high)})
+    return [low, (low + high) / 2, high - (high - low) * 1e-9]  # Optuna: low <= x < high
+
+
 def _job_override_sets(overrides: list[str]) -> list[list[str]]:
     """The override lists to check: every combination of the swept values (a rule may
     join two keys: ``algorithm=list`` with ``runtime.sync=shared``), with the keys of
@@ -160,7 +176,7 @@ def _job_override_sets(overrides: list[str]) -> list[list[str]]:
     for o in kept:
         if o.is_sweep_override():
             try:
-                swept = [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
+                swept = [f"{o.get_key_element()}={v}" for v in _swept_values(o)]
             except Exception:  # glob() and friends need the config: Hydra checks them
                 continue
             (alone if o.get_key_element().lstrip("+~") in _CHECKED_ALONE else values).append(swept)
@@ -199,7 +215,10 @@ def check_job(overrides: list[str]) -> None:
         target = _first_line(str(exc)).removeprefix("Error in call to target ").rstrip(":")
         reason = _first_line(str(cause)) if cause else _first_line(str(exc))
         raise ConfigError(f"cannot build {target}: {reason}") from None
-    agent.env.close()
+    try:
+        check_reported(cfg.objective, agent.env.evaluation_keys)
+    finally:
+        agent.env.close()
 
 
 def preflight(argv: list[str]) -> None:
@@ -207,28 +226,72 @@ def preflight(argv: list[str]) -> None:
     if any(a.split("=", 1)[0] in _HYDRA_INFO_FLAGS for a in argv):
         return
     overrides = [a for a in argv if not a.startswith("-")]
+    multirun = any(a in ("-m", "--multirun") for a in argv)
     try:
-        sets = _job_override_sets(overrides)
+        parsed = OverridesParser.create().parse_overrides(overrides)
     except OverrideParseException as exc:
         raise ConfigError(f"cannot parse the overrides: {_first_line(str(exc))}") from None
+    for o in parsed:
+        if o.key_or_group.startswith("hydra.") and o.is_sweep_override():
+            raise ConfigError(
+                f"{o.input_line}: Hydra's own keys take one value; give a sweeper's search "
+                "space as KEY=interval(LOW,HIGH) or KEY=choice(A,B) on the command line"
+            )
     check_added_keys(overrides)
     check_hydra_groups([o for o in overrides if o.lstrip("~+").startswith("hydra/")])
+    hydra_node = _hydra_config(overrides)
+    check_output_dir(hydra_node, multirun)
+    sampled = _sweeper_params(hydra_node) if multirun else []
+    given = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    sampled = [o for o in sampled if o.split("=", 1)[0] not in given]  # the command wins
+    try:
+        sets = _job_override_sets([*sampled, *overrides])
+    except OverrideParseException as exc:
+        raise ConfigError(f"cannot parse the overrides: {_first_line(str(exc))}") from None
+    intervals = {
+        o.key_or_group: o.input_line
+        for o in OverridesParser.create().parse_overrides([*sampled, *overrides])
+        if isinstance(o.value(), IntervalSweep)
+    }
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         for job_overrides in sets:
-            check_job(job_overrides)
-    check_output_dir(overrides, multirun=any(a in ("-m", "--multirun") for a in argv))
+            try:
+                check_job(job_overrides)
+            except ConfigError as exc:  # a value drawn from an interval: name the interval
+                key = str(exc).split("=", 1)[0]
+                if key in intervals:
+                    raise ConfigError(f"{intervals[key]} may sample a bad value: {exc}") from None
+                raise
 
 
-def check_output_dir(overrides: list[str], multirun: bool) -> None:
-    """The job's (or sweep's) output directory can be created and written: the nearest
-    existing ancestor is a directory in which a file can be made (root ignores file
-    modes, so this tries; a read-only mount, /proc or a path through a file fail)."""
-    fixed = [o for o in overrides if o.startswith("hydra.") and "," not in o]
+def _hydra_config(overrides: list[str]) -> Any:
+    """Hydra's own node (``hydra.*``) as the command composes it: the one-value overrides
+    (an experiment may set the sweeper and its search space)."""
+    fixed = [o for o in overrides if "," not in o]
     try:
         with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
             cfg = compose(config_name=CONFIG_NAME, overrides=fixed, return_hydra_config=True)
-        key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-        where = str(OmegaConf.select(cfg, key))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(_explain(exc)) from None
+    return cfg.hydra
+
+
+def _sweeper_params(hydra_node: Any) -> list[str]:
+    """The search space a sweeper reads from its config (``hydra.sweeper.params``:
+    Optuna's and Nevergrad's), as overrides, so that each is checked like the command's."""
+    params = OmegaConf.select(hydra_node, "sweeper.params", default=None)
+    if not params:
+        return []
+    return [f"{key}={value}" for key, value in params.items()]
+
+
+def check_output_dir(hydra_node: Any, multirun: bool) -> None:
+    """The job's (or sweep's) output directory can be created and written: the nearest
+    existing ancestor is a directory in which a file can be made (root ignores file
+    modes, so this tries; a read-only mount, /proc or a path through a file fail)."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        where = str(OmegaConf.select(hydra_node, key.removeprefix("hydra.")))
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(_explain(exc)) from None
     path = Path(where).absolute()

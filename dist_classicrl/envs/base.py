@@ -81,6 +81,8 @@ class DistClassicRLEnv(ABC):
 
     #: Short name used in metrics and file names.
     name: str = "env"
+    #: The figures `evaluate_greedy` always reports (a sweep's ``objective`` is one).
+    evaluation_keys: tuple[str, ...] = ("mean_return",)
 
     def __init__(self, num_envs: int, n_states: int, n_actions: int) -> None:
         self.num_envs = num_envs

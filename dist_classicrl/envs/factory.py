@@ -160,7 +160,7 @@ def make_env(
             seed,
             eval_episodes if eval_episodes != 100 else preset.env.get("eval_episodes", 100),
             opponent,
-            wrapper if wrapper is not None else preset.wrapper,
+            wrapper if wrapper is not None else preset.wrapper_callable,
         )
     if num_envs is None:
         num_envs = preset.num_envs if preset is not None else DEFAULT_NUM_ENVS

@@ -35,6 +35,8 @@ EVAL_BATCH = 1024
 class GymVectorEnv(DistClassicRLEnv):
     """`num_envs` copies of a Gymnasium env stepped by ``gymnasium.vector.SyncVectorEnv``."""
 
+    evaluation_keys = ("mean_return", "std_return", "terminated_rate", "episodes")
+
     def __init__(
         self,
         make_one: Any,

@@ -54,7 +54,7 @@ import numpy as np
 from gymnasium import spaces
 
 from dist_classicrl.envs.base import DeferredTransitions, DistClassicRLEnv, StepResult
-from dist_classicrl.envs.tictactoe import greedy_report
+from dist_classicrl.envs.tictactoe import REPORT_KEYS, greedy_report
 from dist_classicrl.errors import ConfigError, needs_extra
 
 #: The largest number of board codes a Q-table is built for.
@@ -277,6 +277,12 @@ class PettingZooSelfPlayEnv(DistClassicRLEnv):
             game.close()
 
     # --------------------------------------------------------------- evaluation
+
+    @property
+    def evaluation_keys(self) -> tuple[str, ...]:  # type: ignore[override]  # by game
+        if self.game_id == "tictactoe_v3":
+            return REPORT_KEYS
+        return ("mean_return", "win_rate", "draw_rate", "loss_rate")
 
     def evaluate_greedy(self, q_table: np.ndarray, discount: float = 1.0) -> dict[str, Any]:
         """Exact for ``tictactoe_v3`` (module docstring), else sampled vs random."""

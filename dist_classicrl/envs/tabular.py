@@ -129,6 +129,8 @@ def _step_all(
 class TabularEnv(DistClassicRLEnv):
     """A batch of copies of a tabular MDP (module docstring)."""
 
+    evaluation_keys = ("optimal_value", "policy_value", "optimality_gap", "mean_return")
+
     def __init__(
         self,
         model: TabularModel,

@@ -355,10 +355,23 @@ def check_opponent(opponent: str) -> None:
         )
 
 
+#: What `greedy_report` returns.
+REPORT_KEYS = (
+    "win_rate",
+    "draw_rate",
+    "loss_rate",
+    "mean_return",
+    "vs_perfect_win_rate",
+    "vs_perfect_draw_rate",
+    "vs_perfect_loss_rate",
+)
+
+
 class TicTacToeEnv(DistClassicRLEnv):
     """A batch of `num_envs` TicTacToe games against a built-in opponent (module docstring)."""
 
     name = "tictactoe"
+    evaluation_keys = REPORT_KEYS
 
     def __init__(
         self, num_envs: int = 1, seed: int | None = None, opponent: str = "random"

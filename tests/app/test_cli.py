@@ -165,7 +165,7 @@ def test_configs_are_found_from_a_built_wheel_in_another_directory(tmp_path):
     assert "dist_classicrl/conf/algorithm/optimal.yaml" in names
     assert "dist_classicrl/conf/hydra/launcher/local_parallel.yaml" in names
     assert "dist_classicrl/wrappers/discretize.py" in names
-    assert "dist_classicrl/conf/wrapper/discretize_cartpole.yaml" in names
+    assert "dist_classicrl/conf/wrapper/discretize.yaml" in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     elsewhere = tmp_path / "elsewhere"

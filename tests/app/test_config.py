@@ -10,12 +10,19 @@ from omegaconf import OmegaConf
 from dist_classicrl.app.config import validate
 from dist_classicrl.app.job import build
 from dist_classicrl.app.preflight import preflight
+from dist_classicrl.envs.presets import PRESETS, WRAPPERS
 from dist_classicrl.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-GROUPS = {
+YAML = {
     g: sorted(p.stem for p in (CONF / g).glob("*.yaml"))
     for g in ("algorithm", "runtime", "env", "wrapper")
+}
+#: Every option: the YAML files, and the named envs and wrappers registered from Python.
+GROUPS = {
+    **YAML,
+    "env": sorted([*YAML["env"], *PRESETS]),
+    "wrapper": sorted([*YAML["wrapper"], *WRAPPERS]),
 }
 ENV_NEEDS = {
     "gym": ["env.id=Taxi-v4"],
@@ -120,7 +127,7 @@ def test_good_sweep_passes_preflight():
 
 
 def test_config_yaml_files_hold_values_under_a_schema():
-    for group, options in GROUPS.items():
+    for group, options in YAML.items():
         for option in options:
             data = OmegaConf.load(CONF / group / f"{option}.yaml")
             defaults = list(data.get("defaults", []))

@@ -1,5 +1,6 @@
-"""The named envs of the Python API (`envs.presets.PRESETS`) and the app's ``env=<name>``
-configs are the same envs with the same budgets and schedules: they cannot drift."""
+"""The named envs of the Python API (`envs.presets.PRESETS`) are the app's ``env=<name>``
+options (registered from them, not written again in YAML): same envs, budgets, schedules
+and wrappers."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from hydra.utils import get_class
 from omegaconf import OmegaConf
 
 from dist_classicrl.envs import make_env
-from dist_classicrl.envs.presets import PRESETS
+from dist_classicrl.envs.presets import PRESETS, WRAPPERS
 from dist_classicrl.schedules import ScheduleSpec
 
-CONF = Path(__file__).parents[2] / "conf" / "env"
-NAMED = sorted(p.stem for p in CONF.glob("*.yaml") if p.stem != "gym")
+CONF = Path(__file__).parents[2] / "conf"
+NAMED = sorted(PRESETS)
 
 
-def test_every_app_env_config_has_a_preset_and_back():
-    assert set(NAMED) == set(PRESETS)
+def test_no_named_env_or_wrapper_is_written_again_in_yaml():
+    assert not {p.stem for p in (CONF / "env").glob("*.yaml")} & set(PRESETS)
+    assert not {p.stem for p in (CONF / "wrapper").glob("*.yaml")} & set(WRAPPERS)
 
 
 @pytest.mark.parametrize("name", NAMED)
@@ -38,9 +40,10 @@ def test_a_preset_equals_the_app_config_of_the_same_name(name):
     if preset.wrapper is None:
         assert wrapper["_target_"] is None
     else:
-        target = preset.wrapper.func if isinstance(preset.wrapper, partial) else preset.wrapper
+        named = preset.wrapper_callable
+        target = named.func if isinstance(named, partial) else named
         assert get_class(wrapper["_target_"]) is target
-        keywords = preset.wrapper.keywords if isinstance(preset.wrapper, partial) else {}
+        keywords = named.keywords if isinstance(named, partial) else {}
         assert {k: v for k, v in wrapper.items() if k != "_target_"} == keywords
     assert cfg["steps"] == preset.steps
     for which in ("epsilon", "learning_rate"):
