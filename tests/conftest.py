@@ -32,6 +32,12 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    if config.getoption("benchmark_only", False):
+        # `pytest --benchmark-only` runs the benchmarks alone: the other tests are
+        # deselected (one line in the summary), not skipped one by one (a line each)
+        benchmarks = [item for item in items if "benchmark" in getattr(item, "fixturenames", ())]
+        config.hook.pytest_deselected(items=[i for i in items if i not in benchmarks])
+        items[:] = benchmarks
     selected = config.getoption("markexpr") or ""
     for marker in OPT_IN:
         if marker in selected:

@@ -11,18 +11,17 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from dist_classicrl.app.sweep import summarize
+from dist_classicrl.app.sweep import write_report
 
 
 class SweepSummary(Callback):
-    """After a multirun, write the sweep's summary table and plot (see `app.sweep`)."""
+    """After a multirun, write the sweep's summary tables and plots (see `app.sweep`) and
+    print a short table of its configurations."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        rows = summarize(sweep_dir)
-        if rows:
-            print(f"sweep summary of {len(rows)} jobs: {sweep_dir / 'summary.md'}")
-            print((sweep_dir / "summary.md").read_text())
+        report = write_report(Path(config.hydra.sweep.dir))
+        if report.jobs:
+            print(report.terminal())
 
 
 class ReleaseJob(Callback):

@@ -1,7 +1,8 @@
 """One training job: build the objects from the config, train, write the job's files.
 
 Files (the contract in DESIGN.md): ``metrics.json``, ``q_table.npy`` (float32
-``[n_states, n_actions]``), ``learning_curve.csv`` and ``learning_curve.png``.
+``[n_states, n_actions]``), ``learning_curve.csv``, ``learning_curve.png``, ``policy.png``
+(the greedy policy drawn on the env: `app.policy_plot`) and ``checkpoint.npz``.
 
 The files always tell the truth. ``metrics.json`` is written first as ``failed`` with an
 error saying the job has not reported (what stays if the process is killed), and
@@ -304,7 +305,7 @@ def _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env) -> No
                     lambda f: plot_learning_curve(
                         result.curve,
                         f,
-                        title=f"{algorithm.name} / {runtime.name} / {env.name}",
+                        title=f"{algorithm.name} {algorithm.rule} / {runtime.name} / {env.name}",
                         train_label=getattr(
                             env, "training_return_label", "training (epsilon-greedy)"
                         ),

@@ -1,15 +1,24 @@
-"""Tables and plots: a job's learning curve, and a sweep's summary."""
+"""Tables and plots: a job's learning curve, and a sweep's summary.
+
+A sweep's plots never put two envs on one axis (Taxi's returns are about 8, FrozenLake's
+between 0 and 1): one panel per env, and per metric where several are drawn.
+"""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -23,15 +32,25 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-def write_markdown(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    def fmt(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
-        return "" if v is None else str(v)
+def format_cell(v: Any) -> str:
+    """A table cell: a float with 4 significant digits (whole from 10,000), None empty."""
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+    return "" if v is None else str(v)
 
+
+def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    fmt = format_cell
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    path.write_text(markdown_table(rows, columns))
+
+
+GAP_FLOOR = 1e-6  # an optimality gap of 0 is drawn here on a log axis
 
 
 def plot_learning_curve(
@@ -66,9 +85,9 @@ def plot_learning_curve(
         bottom.legend()
     elif curve and "eval_optimality_gap" in curve[0]:
         gaps = [r["eval_optimality_gap"] for r in curve]
-        bottom.plot(steps, [max(g, 1e-6) for g in gaps], "o-")  # a log axis has no 0
+        bottom.plot(steps, [max(g, GAP_FLOOR) for g in gaps], "o-")  # a log axis has no 0
         bottom.set_yscale("log")
-        floor = " (0 drawn at 1e-6)" if min(gaps) < 1e-6 else ""
+        floor = " (0 drawn at 1e-6)" if min(gaps) < GAP_FLOOR else ""
         bottom.set_ylabel(f"optimality gap of greedy policy{floor}")
     else:
         bottom.plot(steps, [r["epsilon"] for r in curve], "o-", label="epsilon")
@@ -84,80 +103,190 @@ def plot_learning_curve(
 
 def varying_labels(overrides: list[str]) -> list[str]:
     """Per job, only the overrides that differ between jobs (what a reader compares)."""
-    tokens = [o.split() for o in overrides]
-    common = set.intersection(*(set(t) for t in tokens)) if tokens else set()
-    return [" ".join(t for t in ts if t not in common) or "defaults" for ts in tokens]
+    return varying_override_labels([o.split() for o in overrides])
 
 
-def plot_sweep_throughput(rows: list[dict[str, Any]], path: Path) -> None:
-    """One horizontal bar per job: learned env steps per second, labelled by what the job
-    changes relative to the others."""
-    # every row names its job (`app.sweep`)
-    labels = varying_labels([cast(str, r.get("overrides") or r.get("job")) for r in rows])
-    values = [(r.get("steps_per_s") or 0.0) / 1e6 for r in rows]
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.5))
-    ax.barh(range(len(rows)), values, color="tab:blue")
-    ax.set_yticks(range(len(rows)), labels, fontsize=8)
-    ax.invert_yaxis()
-    for i, (v, row) in enumerate(zip(values, rows, strict=True)):
-        trained = row.get("steps") != 0  # steps=0: init_q_table evaluated, no training
-        label = f" {v:.2f}" if trained else " evaluation only (steps=0)"
-        ax.text(v, i, label, va="center", fontsize=8)
-    ax.set_xlim(left=0)  # all zero (evaluation only) would centre the axis on 0
-    ax.set_xlabel("M env steps / s (training)")
-    ax.set_title("Throughput per job")
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
+def varying_override_labels(overrides: list[list[str]]) -> list[str]:
+    """`varying_labels` for lists of overrides (a value may hold a space)."""
+    common = set.intersection(*(set(o) for o in overrides)) if overrides else set()
+    return [" ".join(o for o in os if o not in common) or "defaults" for os in overrides]
+
+
+def env_title(row: Mapping[str, Any]) -> str:
+    """The env a job or configuration ran, for a panel title: the config option and, when it
+    says something more, the env's name (``frozenlake8x8 (FrozenLake-v1)``)."""
+    option, name = row.get("env_config"), row.get("env")
+    if option and name and str(option).lower() != str(name).lower():
+        return f"{option} ({name})"
+    return str(option or name or "unknown env")
+
+
+def _by_env(items: list[Any], titles: list[str]) -> dict[str, list[Any]]:
+    """`items` split by env title, envs and items in first-seen order."""
+    groups: dict[str, list[Any]] = {}
+    for item, title in zip(items, titles, strict=True):
+        groups.setdefault(title, []).append(item)
+    return groups
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and np.isfinite(value) else None
+
+
+def plot_sweep_throughput(configs: list[dict[str, Any]], path: Path) -> Figure:
+    """Learned M env steps/s per configuration: the mean over its completed seeds with the
+    95% interval as an error bar; one panel per env. `configs` are the rows of
+    ``summary_by_config.csv`` (`app.sweep`)."""
+    groups = _by_env(configs, [env_title(c) for c in configs])
+    fig, axes = plt.subplots(
+        len(groups),
+        1,
+        figsize=(9, 0.45 * len(configs) + 1.1 * len(groups) + 0.6),
+        height_ratios=[len(g) + 1.5 for g in groups.values()],
+        squeeze=False,
+        layout="constrained",  # leaves room for the figure's title, unlike tight_layout
+    )
+    for ax, (title, group) in zip(axes[:, 0], groups.items(), strict=True):
+        means = [(_finite(c.get("steps_per_s_mean")) or 0.0) / 1e6 for c in group]
+        halves = [
+            (high - mean) / 1e6
+            if (mean := _finite(c.get("steps_per_s_mean"))) is not None
+            and (high := _finite(c.get("steps_per_s_ci95_high"))) is not None
+            else 0.0
+            for c in group
+        ]
+        ax.barh(range(len(group)), means, 0.6, xerr=halves, capsize=3, color="tab:blue")
+        ax.set_yticks(range(len(group)), [str(c["config"]) for c in group], fontsize=8)
+        ax.invert_yaxis()
+        for i, (mean, half, c) in enumerate(zip(means, halves, group, strict=True)):
+            if not c.get("n_completed"):
+                text = " no completed job"
+            elif c.get("steps") == 0:  # steps=0: init_q_table evaluated, no training
+                text = " evaluation only (steps=0)"
+            else:
+                text = f" {mean:.2f}" + (f" ± {half:.2f}" if half else "")
+                text += f"  (n={c['n_completed']})"
+            ax.text(mean + half, i, text, va="center", fontsize=8)
+        right = max((m + h for m, h in zip(means, halves, strict=True)), default=0.0)
+        ax.set_xlim(0, right * 1.35 or 1.0)  # room for the labels; all 0 stays readable
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    axes[-1, 0].set_xlabel("M env steps / s (training); mean and 95% interval over seeds")
+    fig.suptitle("Throughput per configuration")
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return fig
 
 
-def plot_learning_curves(curves: dict[str, Path], path: Path) -> None:
-    """Every job's greedy-evaluation curve (``eval_mean_return`` against steps), overlaid."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for label, csv_path in curves.items():
-        with csv_path.open() as f:
-            rows = list(csv.DictReader(f))
-        steps = [float(r["step"]) for r in rows]
-        values = [float(r.get("eval_mean_return") or "nan") for r in rows]
-        ax.plot(steps, values, "o-", markersize=3, label=label)
+@dataclass
+class MeanCurve:
+    """One configuration's learning curve: per metric (``eval_mean_return``, ...) the mean
+    over its seeds at each step and the 95% interval (NaN where fewer than 2 seeds)."""
+
+    label: str
+    env: str  # the panel: `env_title`
+    steps: np.ndarray
+    n_seeds: int
+    mean: dict[str, np.ndarray] = field(default_factory=dict)
+    low: dict[str, np.ndarray] = field(default_factory=dict)
+    high: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+CURVE_METRICS = {
+    "eval_mean_return": "greedy mean return",
+    "eval_optimality_gap": "optimality gap (log)",
+}
+
+
+def plot_learning_curves(curves: list[MeanCurve], path: Path) -> Figure:
+    """Each configuration's mean curve with a shaded 95% band; a column of panels per env
+    (at most 3 envs a row), a row per metric of `CURVE_METRICS` that some curve has."""
+    groups: dict[str, list[MeanCurve]] = _by_env(curves, [c.env for c in curves])
+    metrics = [m for m in CURVE_METRICS if any(m in c.mean for c in curves)] or [
+        next(iter(CURVE_METRICS))
+    ]
+    ncols = min(len(groups), 3) or 1
+    blocks = -(-len(groups) // ncols) or 1
+    nrows = blocks * len(metrics)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(5.5 * ncols, 3.4 * nrows + 0.6), squeeze=False, layout="constrained"
+    )
+    for ax in axes.flat:
+        ax.set_visible(False)  # the grid's unused cells
+    for index, (env, group) in enumerate(groups.items()):
+        block, col = divmod(index, ncols)
+        for mi, metric in enumerate(metrics):
+            ax = axes[block * len(metrics) + mi, col]
+            ax.set_visible(True)
+            _plot_metric(ax, group, metric)
+            ax.set_title(env, fontsize=10)
+            if mi == 0:
+                ax.legend(fontsize=7)
+    fig.suptitle("Learning curves: mean and 95% interval over seeds")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return fig
+
+
+def _plot_metric(ax: Axes, curves: list[MeanCurve], metric: str) -> None:
+    drawn = False
+    for curve in curves:
+        if metric not in curve.mean:
+            continue
+        mean, low, high = curve.mean[metric], curve.low[metric], curve.high[metric]
+        if metric == "eval_optimality_gap":  # a log axis has no 0
+            mean, low, high = (np.maximum(a, GAP_FLOOR) for a in (mean, low, high))
+        label = f"{curve.label} (n={curve.n_seeds})"
+        (line,) = ax.plot(curve.steps, mean, "o-", markersize=3, label=label)
+        ax.fill_between(curve.steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+        drawn = True
+    if not drawn:
+        ax.text(0.5, 0.5, "not measured for this env", ha="center", transform=ax.transAxes)
+    elif metric == "eval_optimality_gap":
+        ax.set_yscale("log")
     ax.set_xlabel("env steps learned")
-    ax.set_ylabel("greedy mean return")
-    ax.set_title("Learning curves")
+    ax.set_ylabel(CURVE_METRICS.get(metric, metric))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
-def plot_throughput_heatmap(rows: list[dict[str, Any]], path: Path) -> None:
-    """Mean training throughput for each (num_envs, workers) pair of a sweep."""
+def plot_throughput_heatmap(rows: list[dict[str, Any]], path: Path) -> Figure:
+    """Mean training throughput for each (num_envs, workers) pair of a sweep, over its
+    completed jobs; one panel per env."""
+    rows = [r for r in rows if r.get("status", "completed") == "completed"]
+    groups = _by_env(rows, [env_title(r) for r in rows])
     envs = sorted({int(r.get("num_envs") or 0) for r in rows})
     workers = sorted({int(r.get("workers") or 1) for r in rows})
-    grid = [[float("nan")] * len(envs) for _ in workers]
-    for wi, w in enumerate(workers):
-        for ei, e in enumerate(envs):
-            values = [
-                r["steps_per_s"]
-                for r in rows
-                if r.get("steps_per_s")
-                and int(r.get("num_envs") or 0) == e
-                and int(r.get("workers") or 1) == w
-            ]
-            if values:
-                grid[wi][ei] = sum(values) / len(values) / 1e6
-    fig, ax = plt.subplots(figsize=(1.3 * len(envs) + 3, 0.9 * len(workers) + 2))
-    image = ax.imshow(grid, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(envs)), [str(e) for e in envs])
-    ax.set_yticks(range(len(workers)), [str(w) for w in workers])
-    ax.set_xlabel("num_envs (per worker or rank)")
-    ax.set_ylabel("workers / ranks")
-    for wi in range(len(workers)):
-        for ei in range(len(envs)):
-            ax.text(ei, wi, f"{grid[wi][ei]:.1f}", ha="center", va="center", color="white")
-    fig.colorbar(image, label="M env steps / s")
-    ax.set_title("Throughput (mean over jobs)")
-    fig.tight_layout()
+    fig, axes = plt.subplots(
+        1,
+        len(groups) or 1,
+        figsize=((1.3 * len(envs) + 3) * max(len(groups), 1), 0.9 * len(workers) + 2),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax, (title, group) in zip(axes[0], groups.items(), strict=False):
+        grid = np.full((len(workers), len(envs)), np.nan)
+        for wi, w in enumerate(workers):
+            for ei, e in enumerate(envs):
+                values = [
+                    cast(float, r["steps_per_s"])
+                    for r in group
+                    if r.get("steps_per_s")
+                    and int(r.get("num_envs") or 0) == e
+                    and int(r.get("workers") or 1) == w
+                ]
+                if values:
+                    grid[wi, ei] = sum(values) / len(values) / 1e6
+        image = ax.imshow(grid, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(envs)), [str(e) for e in envs])
+        ax.set_yticks(range(len(workers)), [str(w) for w in workers])
+        ax.set_xlabel("num_envs (per worker or rank)")
+        ax.set_ylabel("workers / ranks")
+        for wi in range(len(workers)):
+            for ei in range(len(envs)):
+                ax.text(ei, wi, f"{grid[wi, ei]:.1f}", ha="center", va="center", color="white")
+        fig.colorbar(image, ax=ax, label="M env steps / s")
+        ax.set_title(title, fontsize=10)
+    fig.suptitle("Throughput (mean over completed jobs)")
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return fig

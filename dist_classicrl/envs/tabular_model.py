@@ -99,15 +99,20 @@ def policy_value(
     discount: float,
     tol: float = 1e-10,
     max_iter: int = 100_000,
+    where: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``V^pi`` of a deterministic policy (``policy[s]`` = action), discounted."""
+    """``V^pi`` of a deterministic policy (``policy[s]`` = action), discounted; converged
+    on the states of the mask `where` (all by default): undiscounted, the states the
+    policy reaches from the start, whose values are finite when it is proper there, while
+    a loop elsewhere would keep the iteration going to `max_iter`."""
     s = np.arange(model.n_states)
     probs, nxt = model.probs[s, policy], model.next_states[s, policy]
     rew, term = model.rewards[s, policy], model.terminated[s, policy]
     values = np.zeros(model.n_states)
+    check = np.ones(model.n_states, dtype=bool) if where is None else where
     for _ in range(max_iter):
         new = (probs * (rew + discount * np.where(term, 0.0, values[nxt]))).sum(axis=1)
-        if np.max(np.abs(new - values)) < tol:
+        if np.max(np.abs(new - values)[check]) < tol:
             return new
         values = new
     return values
@@ -125,6 +130,21 @@ def finite_horizon_return(model: TabularModel, policy: np.ndarray, horizon: int)
     return float(model.initial @ values)
 
 
+def reached_states(model: TabularModel, policy: np.ndarray) -> np.ndarray:
+    """The states the policy reaches from the start distribution (a mask)."""
+    s = np.arange(model.n_states)
+    probs, nxt = model.probs[s, policy], model.next_states[s, policy]
+    moves = (probs > 0) & ~model.terminated[s, policy]  # [S, K]: continuing outcomes
+    seen = model.initial > 0
+    frontier = seen.copy()
+    while frontier.any():
+        successors = np.zeros(model.n_states, dtype=bool)
+        successors[nxt[frontier][moves[frontier]]] = True
+        frontier = successors & ~seen
+        seen |= successors
+    return seen
+
+
 def divergent_value(model: TabularModel, policy: np.ndarray) -> float | None:
     """Undiscounted, a policy that can reach from the start a set of states it never
     leaves (no terminating transition) has an infinite value if rewards flow there:
@@ -140,13 +160,7 @@ def divergent_value(model: TabularModel, policy: np.ndarray) -> float | None:
         reach = can_end | (moves & can_end[nxt]).any(axis=1)
         changed = bool((reach != can_end).any())
         can_end = reach
-    seen = model.initial > 0
-    frontier = seen.copy()
-    while frontier.any():  # states the policy reaches from the start
-        successors = np.zeros(model.n_states, dtype=bool)
-        successors[nxt[frontier][moves[frontier]]] = True
-        frontier = successors & ~seen
-        seen |= successors
+    seen = reached_states(model, policy)
     trapped = seen & ~can_end
     flows = rew[trapped][moves[trapped]]
     if not trapped.any() or not flows.any():
@@ -171,7 +185,8 @@ def optimality_gap(model: TabularModel, policy: np.ndarray, discount: float) -> 
                 "optimality_gap": float("inf"),
                 "improper": 1.0,  # does not reach a terminal state
             }
-    v_pi = policy_value(model, policy, discount)
+    where = reached_states(model, policy) if discount >= 1.0 else None
+    v_pi = policy_value(model, policy, discount, where=where)
     start_pi = float(model.initial @ v_pi)
     scale = abs(start_star) if start_star != 0 else 1.0
     return {

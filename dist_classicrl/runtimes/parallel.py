@@ -150,6 +150,7 @@ class ParallelRuntime(Runtime):
             snap_totals=((slots, 4), np.float64),
             snap_time=((slots,), np.float64),
             snap_count=((1,), np.int64),
+            eval_merged=((slots,), np.int64),  # workers that merged their share of each point
             replayed=((workers, 3), np.int64),  # replay updates, batches, fused kernel off
         ) as block:
             block.q[...] = job.algorithm.q_values()
@@ -375,6 +376,10 @@ class _WorkerPlan:
         block.clock[w, 1] = time.perf_counter()
 
 
+#: How often a worker waiting for an evaluation snapshot looks again.
+SNAPSHOT_WAIT_S = 0.0005
+
+
 class _WorkerCoordinator(Coordinator):
     """One worker among others: merges every ``sync_every`` of its steps (staggered, so
     that workers do not queue at the lock together) and when it stops."""
@@ -386,19 +391,57 @@ class _WorkerCoordinator(Coordinator):
         workers = len(plan.budgets)
         self.next_merge = (w + 1) * plan.sync_every // workers if merging else self.budget
         self.base = plan.block.q.copy() if merging else None
+        # Merging: this worker's share of each evaluation point still to come (its steps
+        # when the run as a whole reaches the point). It merges there, so that the
+        # snapshot, taken once every worker has, holds all the learning up to the point.
+        carried, total = plan.carried, plan.job.steps
+        left = max(total - carried.done, 1)
+        self.eval_shares = [
+            min(self.budget, max(0, -(-(point - carried.done) * self.budget // left)))
+            for point in (
+                round((carried.taken + k + 1) * total / plan.eval_points)
+                for k in range(plan.block.snap_step.shape[0])
+            )
+        ]
+        self.next_eval = 0  # the first point whose share this worker has not merged
+        # One worker alone: its evaluation snapshots copy its private table, and it merges
+        # on its sync_every schedule only, so that the evaluation points do not change
+        # what it learns (a stopped run equals an uninterrupted run of its steps).
+        self.alone = workers == 1
 
     def global_step(self, done: int) -> int:
         return self.plan.carried.done + int(self.block.steps.sum())
 
     def boundary(self, done: int) -> int:
+        if self.merging and self.next_eval < len(self.eval_shares):
+            return min(self.budget, self.next_merge, self.eval_shares[self.next_eval])
         return min(self.budget, self.next_merge)
 
     def combine(self, done: int, stopping: bool) -> bool:
+        points_before = self.next_eval
+        if self.merging and self.alone:  # its private table is the whole learning
+            if done >= min(self.next_merge, self.budget) or stopping:
+                self._merge(done)
+                self.next_merge = done + self.plan.sync_every
+            self._snapshot_private(done)
+            return not stopping and done < self.budget
         if self.merging:
             self._merge(done)
-            self.next_merge = done + self.plan.sync_every
+            if done >= self.next_merge or stopping:
+                self.next_merge = done + self.plan.sync_every
         self._snapshot_if_due()
+        if self.next_eval > points_before and not stopping:
+            self._wait_for_snapshot(self.next_eval - 1)
         return not stopping and done < self.budget
+
+    def _wait_for_snapshot(self, k: int) -> None:
+        """Merge nothing beyond this worker's share of evaluation point `k` until the
+        snapshot of `k` is taken (the last worker to merge its share takes it), so that
+        the snapshot holds the learning of exactly the point's steps. The wait is the
+        workers' skew at that point; a stop or a dead parent ends it."""
+        block = self.block
+        while block.snap_count[0] <= k and not block.stop[0] and os.getppid() == self.plan.parent:
+            time.sleep(SNAPSHOT_WAIT_S)
 
     def after_chunk(self, done: int) -> None:
         block, w = self.block, self.w
@@ -432,19 +475,44 @@ class _WorkerCoordinator(Coordinator):
             np.copyto(self.base, block.q)
             block.merged_totals[self.w] = self.loop.stats.totals()
             block.merged[self.w] = done
+            while (
+                not self.alone
+                and self.next_eval < len(self.eval_shares)
+                and self.eval_shares[self.next_eval] <= done
+            ):
+                block.eval_merged[self.next_eval] += 1
+                self.next_eval += 1
         finally:
             self.plan.lock.release()
         algorithm.load_q_values(self.base)
         block.clock[self.w, 2] += time.perf_counter() - start
 
+    def _snapshot_private(self, done: int) -> None:
+        """One worker alone: its table at each evaluation point it has reached."""
+        block, carried = self.block, self.plan.carried
+        while self.next_eval < len(self.eval_shares) and self.eval_shares[self.next_eval] <= done:
+            k = self.next_eval
+            block.snap_q[k] = self.loop.algorithm.q_values()
+            block.snap_step[k] = carried.done + done
+            block.snap_totals[k] = carried.totals + self.loop.stats.totals()
+            block.snap_time[k] = time.perf_counter()
+            block.snap_count[0] = k + 1
+            self.next_eval += 1
+
     def _snapshot_if_due(self) -> None:
-        """Copy the shared table into the next snapshot slot once the global step count
-        has passed its evaluation point (whichever worker gets there first)."""
+        """Copy the shared table into the next snapshot slot once it holds the learning up
+        to its evaluation point (whichever worker sees it first): with ``merge``, when
+        every worker has merged its share of the point; with ``shared``, when the global
+        step count has passed it (every update is in the table as it is made). The
+        snapshot's step is the count of steps whose learning the table holds."""
         block, plan = self.block, self.plan
         slots = block.snap_step.shape[0]
         total, carried = plan.job.steps, plan.carried
+        workers = len(plan.budgets)
 
         def due(k: int) -> bool:  # the run's evaluation point carried.taken + k + 1
+            if self.merging:
+                return bool(block.eval_merged[k] >= workers)
             point = (carried.taken + k + 1) * total / plan.eval_points - 0.5
             return carried.done + block.steps.sum() >= point
 

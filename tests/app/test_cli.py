@@ -77,7 +77,7 @@ def test_multirun_over_the_three_variants_writes_a_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr
     for i, name in enumerate(["list", "numpy", "optimal"]):
         check_job_dir(sweep / str(i), name, 20_000)
-    table = (sweep / "summary.md").read_text().splitlines()
+    table = (sweep / "summary.md").read_text().split("\n\n")[0].splitlines()  # per-job table
     assert len(table) == 2 + 3
     assert [line.split("|")[3].strip() for line in table[2:]] == ["list", "numpy", "optimal"]
     csv_lines = (sweep / "summary.csv").read_text().splitlines()
@@ -269,9 +269,8 @@ def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert not (sweep / "0" / "q_table.npy").exists()
     done = json.loads((sweep / "1" / "metrics.json").read_text())
     assert done["status"] == "completed" and done["steps"] == 5000
-    statuses = [
-        line.split("|")[16].strip() for line in (sweep / "summary.md").read_text().splitlines()[2:]
-    ]
+    per_job = (sweep / "summary.md").read_text().split("\n\n")[0].splitlines()
+    statuses = [line.split("|")[16].strip() for line in per_job[2:]]
     assert statuses == ["failed", "completed"]
 
 
