@@ -4,13 +4,12 @@ out of its preset with the book's values, from the per-episode training returns.
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from dist_classicrl.app.episode_returns import episode_series
+from tests.app.test_cli import run_cli
 
 
 def test_episode_series_gives_each_episode_its_windows_mean(tmp_path):
@@ -21,20 +20,9 @@ def test_episode_series_gives_each_episode_its_windows_mean(tmp_path):
 
 def test_figure_6_4_shows_sarsa_safer_than_q_learning_as_in_the_book(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dist_classicrl.run",
-            "-m",
-            "experiment=sutton_barto_6_4",
-            "seed=0,1,2",  # the command wins over the preset's ten runs
-            f"hydra.sweep.dir={sweep}",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    # the command's seeds win over the preset's ten runs
+    proc = run_cli(
+        ["-m", "experiment=sutton_barto_6_4", "seed=0,1,2", f"hydra.sweep.dir={sweep}"], tmp_path
     )
     assert proc.returncode == 0, proc.stderr
     assert len(list(sweep.glob("*/metrics.json"))) == 6

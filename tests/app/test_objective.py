@@ -5,8 +5,6 @@ failed trials are failed, not crashes; bad objectives and ranges are refused in 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from omegaconf import OmegaConf
 from dist_classicrl.app.objective import objective_of, sweeper_direction, value_for_sweeper
 from dist_classicrl.app.preflight import preflight
 from dist_classicrl.errors import ConfigError
+from tests.app.test_cli import run_cli
 
 
 @pytest.mark.parametrize(
@@ -82,16 +81,6 @@ def test_bad_objectives_and_ranges_are_refused_in_one_line(argv, message, tmp_pa
     assert "\n" not in str(info.value)
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dist_classicrl.run", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def _trials(sweep: Path) -> list[dict]:
     """Each job's metrics, with its directory's name as ``job``."""
     return [
@@ -111,7 +100,7 @@ def _override(job_dir: Path, key: str) -> float:
 
 def test_optuna_picks_the_trial_with_the_lowest_optimality_gap(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = _run(
+    proc = run_cli(
         ["-m", "experiment=tune_taxi", "hydra.sweeper.n_trials=6", f"hydra.sweep.dir={sweep}"],
         tmp_path,
     )
@@ -135,7 +124,7 @@ def test_optuna_picks_the_trial_with_the_lowest_optimality_gap(tmp_path):
 
 def test_a_failed_trial_is_a_failed_trial_and_the_study_goes_on(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = _run(
+    proc = run_cli(
         [
             "-m",
             "hydra/sweeper=optuna",
