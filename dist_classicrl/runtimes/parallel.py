@@ -376,6 +376,11 @@ class _WorkerPlan:
         block.clock[w, 1] = time.perf_counter()
 
 
+def _whole_batches(steps: int, batch: int) -> int:
+    """`steps` rounded up to whole batches of `batch` (at least zero)."""
+    return max(0, -(-steps // batch) * batch)
+
+
 #: How often a worker waiting for an evaluation snapshot looks again.
 SNAPSHOT_WAIT_S = 0.0005
 
@@ -394,10 +399,14 @@ class _WorkerCoordinator(Coordinator):
         # Merging: this worker's share of each evaluation point still to come (its steps
         # when the run as a whole reaches the point). It merges there, so that the
         # snapshot, taken once every worker has, holds all the learning up to the point.
-        carried, total = plan.carried, plan.job.steps
+        # Shares end on whole batches: a chunk that ends inside a batch steps every env
+        # but learns from the first ones only, which would change what a run learns.
+        carried, total, batch = plan.carried, plan.job.steps, loop.env.num_envs
         left = max(total - carried.done, 1)
         self.eval_shares = [
-            min(self.budget, max(0, -(-(point - carried.done) * self.budget // left)))
+            min(
+                self.budget, _whole_batches(-(-(point - carried.done) * self.budget // left), batch)
+            )
             for point in (
                 round((carried.taken + k + 1) * total / plan.eval_points)
                 for k in range(plan.block.snap_step.shape[0])

@@ -274,6 +274,25 @@ def test_the_shared_table_does_not_live_in_dev_shm_so_dockers_64_mb_is_no_limit(
 
 
 @pytest.mark.parametrize("variant", ["optimal", "list"])
+def test_evaluation_points_do_not_change_what_one_worker_learns(variant):
+    """Half of 4 x 1001 steps ends inside a batch of 4 envs: the evaluation point's chunk
+    still ends on a whole batch (a partial one would drop transitions mid-run)."""
+    env = TicTacToeEnv(4, seed=0)
+
+    def run(eval_points):
+        algo = VARIANTS[variant](env.n_states, env.n_actions, epsilon=0.3, seed=0)
+        runtime = ParallelRuntime(num_workers=1, progress=False, eval_points=eval_points)
+        constant = Schedule(0.3, 0.3, 0, "constant"), Schedule(0.5, 0.5, 0, "constant")
+        return runtime.train(algo, TicTacToeEnv(4, seed=0), 4 * 1001, *constant, seed=0)
+
+    plain, evaluated = run(1), run(2)
+    steps = [point["step"] for point in evaluated.curve]
+    assert len(steps) == 2 and steps[0] >= 2002 and steps[-1] == 4004
+    assert all(step % 4 == 0 for step in steps)
+    np.testing.assert_array_equal(plain.q_table, evaluated.q_table)
+
+
+@pytest.mark.parametrize("variant", ["optimal", "list"])
 def test_a_stopped_run_saves_a_table_holding_exactly_the_steps_it_counts(variant):
     """SIGINT one second in: the worker stops at a chunk boundary (``list`` merges its
     private table then), and its table equals that of an uninterrupted run of exactly the
