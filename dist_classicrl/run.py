@@ -13,6 +13,7 @@ without them the command ends with one line naming the extra and exit code 2.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import sys
@@ -85,6 +86,11 @@ def main() -> None:
 
         unlink_mpi_files(mpi.COMM_WORLD)
     try:
+        # matplotlib is imported only when a figure is drawn: look for it now, before
+        # any work (`importlib.util.find_spec` finds a package without importing it)
+        for name in APP_MODULES:
+            if importlib.util.find_spec(name) is None:
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         from dist_classicrl.app.cli import main as run_app
     except ModuleNotFoundError as exc:
         if not _missing(exc, APP_MODULES):

@@ -22,7 +22,7 @@ import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from dist_classicrl.app.report import plt, write_csv  # report.py sets the Agg backend
+from dist_classicrl.app.report import pyplot, write_csv
 from dist_classicrl.app.sweep import (
     Configuration,
     group_configurations,
@@ -87,6 +87,7 @@ def plot_episode_returns(
     curves: list[EpisodeCurve], path: Path, title: str, ylim: tuple[float, float] | None
 ) -> None:
     """Each configuration's mean return per episode with a shaded 95% band."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     for curve in curves:
         x = np.arange(1, len(curve.mean) + 1)

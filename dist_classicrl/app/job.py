@@ -13,6 +13,7 @@ and is renamed, so none is left truncated.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -29,9 +30,9 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dist_classicrl.agent import QLearning
+from dist_classicrl.app.figures import Figure, FigureDrawer, FigureError
 from dist_classicrl.app.objective import objective_of
-from dist_classicrl.app.policy_plot import plot_policy
-from dist_classicrl.app.report import plot_learning_curve, write_csv
+from dist_classicrl.app.report import write_csv
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import ConfigError, config_key
 from dist_classicrl.q_table_file import load_q_table
@@ -229,49 +230,54 @@ def run_job(
         resume = checkpoint.load(saved, identity)
     elif cfg.resume and not is_sweep_dir(cfg.resume):
         resume = load_resume(cfg, algorithm, env)
-    result: TrainResult | None
-    try:
-        if cfg.steps == 0:  # evaluate init_q_table's table in this process, no training
-            result = evaluate_table(runtime, agent.training_job(0))
-        else:  # None: an MPI rank other than 0
-            result = agent.learn(cfg.steps, checkpoint=plan, resume=resume).result
-    except WorkerError as exc:
-        result = exc.result
-        if result is None:
-            raise
-    except checkpoint.WriteError as exc:  # the disk is full: no result can be saved either
-        env.close()
-        raise JobFilesError(f"{exc.strerror}; metrics.json says the job did not report") from None
-    except Exception:
-        if writes:
-            metrics["error"] = traceback.format_exc(limit=-3)
-            _write_json(out_dir / "metrics.json", metrics)
-        raise
-    finally:
-        env.close()
-    if result is None:  # an MPI rank other than 0: rank 0 writes the job's files
-        return {**metrics, "status": "other-rank"}
-    if plan is not None and plan.path.exists():
-        metrics["checkpoint"] = str(plan.path)
-        if result.status != "completed":  # stopped, or failed: continue from the checkpoint
-            metrics["resume_command"] = resume_command(overrides or [], out_dir)
-    if resume is not None:
-        metrics["resumed_from"] = str(cfg.resume)
-        metrics["resumed_at_step"] = int(resume.manifest["steps_done"])
-    with _signals_deferred() as late:
+    # the figures' helper imports matplotlib while the job trains (`app.figures`)
+    with FigureDrawer(env) if writes else contextlib.nullcontext() as drawer:
+        result: TrainResult | None
         try:
-            _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env)
-        except OSError as exc:  # a full disk, a quota: nothing half-written is left
+            if cfg.steps == 0:  # evaluate init_q_table's table in this process, no training
+                result = evaluate_table(runtime, agent.training_job(0))
+            else:  # None: an MPI rank other than 0
+                result = agent.learn(cfg.steps, checkpoint=plan, resume=resume).result
+        except WorkerError as exc:
+            result = exc.result
+            if result is None:
+                raise
+        except checkpoint.WriteError as exc:  # the disk is full: no result can be saved either
+            env.close()
             raise JobFilesError(
-                f"cannot write the job's files in {out_dir}: {exc.strerror or exc}; "
-                "metrics.json still says the job did not report"
+                f"{exc.strerror}; metrics.json says the job did not report"
             ) from None
-    if late and result.status != "interrupted":  # the files are complete; stop the sweep
-        metrics["late_signal"] = late[0]
-    return metrics
+        except Exception:
+            if writes:
+                metrics["error"] = traceback.format_exc(limit=-3)
+                _write_json(out_dir / "metrics.json", metrics)
+            raise
+        finally:
+            env.close()
+        if result is None:  # an MPI rank other than 0: rank 0 writes the job's files
+            return {**metrics, "status": "other-rank"}
+        if plan is not None and plan.path.exists():
+            metrics["checkpoint"] = str(plan.path)
+            if result.status != "completed":  # stopped, or failed: continue from the checkpoint
+                metrics["resume_command"] = resume_command(overrides or [], out_dir)
+        if resume is not None:
+            metrics["resumed_from"] = str(cfg.resume)
+            metrics["resumed_at_step"] = int(resume.manifest["steps_done"])
+        with _signals_deferred() as late:
+            try:
+                _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env, drawer)
+            except (OSError, FigureError) as exc:  # a full disk: nothing half-written is left
+                reason = (exc.strerror if isinstance(exc, OSError) else None) or exc
+                raise JobFilesError(
+                    f"cannot write the job's files in {out_dir}: {reason}; "
+                    "metrics.json still says the job did not report"
+                ) from None
+        if late and result.status != "interrupted":  # the files are complete; stop the sweep
+            metrics["late_signal"] = late[0]
+        return metrics
 
 
-def _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env) -> None:
+def _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env, drawer) -> None:
     """Fill `metrics` from `result` and write every file of the job, metrics.json last."""
     metrics.update(
         {
@@ -293,47 +299,44 @@ def _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env) -> No
     )
     if result.status == "completed" and result.eval:  # what a sweeper optimises
         metrics["objective"] = objective_of(metrics, cfg.get("objective"))
-    staged: list[tuple[Path, Path]] = []  # (temporary, final), renamed in this order
+    figures: list[Figure] = []
+    if result.curve:
+        title = f"{algorithm.name} {algorithm.rule} / {runtime.name} / {env.name}"
+        label = getattr(env, "training_return_label", "training (epsilon-greedy)")
+        kwargs = {"curve": result.curve, "title": title, "train_label": label}
+        figures.append(("learning_curve", out_dir / "learning_curve.png", kwargs))
+    if result.q_table is not None:
+        title = (
+            f"{metrics['algorithm']} {metrics['rule']} / {metrics['runtime']} / "
+            f"{metrics['env']}: greedy policy after {metrics['steps']:,} steps"
+        )
+        kwargs = {"q_table": result.q_table, "title": title}
+        figures.append(("policy", out_dir / "policy.png", kwargs))
+    # (temporary, final), renamed in this order; the figures' are drawn meanwhile
+    staged = [(_temporary(path), path) for _, path, _ in figures]
+    figures_drawn: Callable[[], None] | None = None
     try:
+        to_draw = [(n, tmp, kw) for (n, _, kw), (tmp, _) in zip(figures, staged, strict=True)]
+        figures_drawn = drawer.draw(to_draw)
         if result.curve:
-            staged.append(
-                _stage(out_dir / "learning_curve.csv", lambda f: write_csv(f, result.curve))
-            )
-            staged.append(
-                _stage(
-                    out_dir / "learning_curve.png",
-                    lambda f: plot_learning_curve(
-                        result.curve,
-                        f,
-                        title=f"{algorithm.name} {algorithm.rule} / {runtime.name} / {env.name}",
-                        train_label=getattr(
-                            env, "training_return_label", "training (epsilon-greedy)"
-                        ),
-                    ),
-                )
-            )
-        if result.q_table is not None:
-            policy_title = (
-                f"{metrics['algorithm']} {metrics['rule']} / {metrics['runtime']} / "
-                f"{metrics['env']}: greedy policy after {metrics['steps']:,} steps"
-            )
-            staged.append(
-                _stage(
-                    out_dir / "policy.png",
-                    lambda f: plot_policy(result.q_table, env, f, title=policy_title),
-                )
+            staged.insert(
+                0, _stage(out_dir / "learning_curve.csv", lambda f: write_csv(f, result.curve))
             )
         staged.append(
             _stage(out_dir / "config.yaml", lambda f: f.write_text(OmegaConf.to_yaml(cfg)))
         )
         if result.q_table is not None:
             staged.append(_stage(out_dir / "q_table.npy", lambda f: np.save(f, result.q_table)))
+        figures_drawn()
         staged.append(_stage(out_dir / "metrics.json", lambda f: _dump_json(f, metrics)))
         # Everything is on disk: the renames are back to back, the table just before the
         # metrics that describe it, so even a SIGKILL leaves them agreeing but for an instant.
         for temporary, final in staged:
             os.replace(temporary, final)
     finally:
+        if figures_drawn is not None:  # the helper may still be drawing: let it finish
+            with contextlib.suppress(Exception):
+                figures_drawn()
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
 
@@ -356,7 +359,7 @@ def _stage(path: Path, write: Callable[[Path], Any]) -> tuple[Path, Path]:
     """`write` into a temporary name beside `path` and flush it to disk; returns
     ``(temporary, path)`` for the caller to rename. A full disk or a kill leaves the old
     file or none, never a truncated one."""
-    temporary = path.with_name(f".{path.stem}.part{path.suffix}")
+    temporary = _temporary(path)
     try:
         write(temporary)
         with open(temporary, "rb") as f:
@@ -365,6 +368,11 @@ def _stage(path: Path, write: Callable[[Path], Any]) -> tuple[Path, Path]:
         temporary.unlink(missing_ok=True)
         raise
     return temporary, path
+
+
+def _temporary(path: Path) -> Path:
+    """The name a file of the job is written under before it is renamed to `path`."""
+    return path.with_name(f".{path.stem}.part{path.suffix}")
 
 
 def _dump_json(path: Path, data: dict[str, Any]) -> None:

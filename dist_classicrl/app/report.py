@@ -10,15 +10,28 @@ import csv
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import matplotlib
 import numpy as np
 
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+
+def pyplot() -> ModuleType:
+    """``matplotlib.pyplot`` with the Agg backend (files only; never needs a display),
+    imported when a figure is drawn: the import takes a third of a second, and a job
+    draws its figures in a helper process (`app.figures`) that imports it while the
+    job trains."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -61,6 +74,7 @@ def plot_learning_curve(
 ) -> None:
     """Training return and greedy evaluation against env steps."""
     steps = [r["step"] for r in curve]
+    plt = pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
     top.plot(steps, [r["train_mean_return"] for r in curve], "o-", label=train_label)
     top.plot(
@@ -138,6 +152,7 @@ def plot_sweep_throughput(configs: list[dict[str, Any]], path: Path) -> Figure:
     95% interval as an error bar; one panel per env. `configs` are the rows of
     ``summary_by_config.csv`` (`app.sweep`)."""
     groups = _by_env(configs, [env_title(c) for c in configs])
+    plt = pyplot()
     fig, axes = plt.subplots(
         len(groups),
         1,
@@ -208,6 +223,7 @@ def plot_learning_curves(curves: list[MeanCurve], path: Path) -> Figure:
     ncols = min(len(groups), 3) or 1
     blocks = -(-len(groups) // ncols) or 1
     nrows = blocks * len(metrics)
+    plt = pyplot()
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(5.5 * ncols, 3.4 * nrows + 0.6), squeeze=False, layout="constrained"
     )
@@ -256,6 +272,7 @@ def plot_throughput_heatmap(rows: list[dict[str, Any]], path: Path) -> Figure:
     groups = _by_env(rows, [env_title(r) for r in rows])
     envs = sorted({int(r.get("num_envs") or 0) for r in rows})
     workers = sorted({int(r.get("workers") or 1) for r in rows})
+    plt = pyplot()
     fig, axes = plt.subplots(
         1,
         len(groups) or 1,

@@ -27,6 +27,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
+
+
+def name_process(name: str) -> None:
+    """Give this process `name` (at most 15 bytes) in ps, top and /proc/PID/comm: a
+    forked helper otherwise shows the command line of the process it was forked from."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> None:

@@ -30,6 +30,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from dist_classicrl.app.figures import PROCESS_NAME
+
 MPIEXEC = str(Path(sys.executable).parent / "mpiexec")
 HUGE_STEPS = 100_000_000_000
 #: The four ways to start a job, and how many workers or ranks each runs.
@@ -40,6 +42,7 @@ NOT_CHECKED = ("pytest-of-",)  # pytest's own temporary directories, the tests' 
 OUR_PREFIX = "dcrl_"
 SAMPLE_S = 0.2
 HELPERS = ("resource_tracker", "forkserver", "semaphore_tracker")  # not workers
+FIGURES_PROCESS = PROCESS_NAME  # the job's figure drawer (`app.figures`): not a worker
 
 
 def command(form: str, out_dir: Path, steps: int = HUGE_STEPS) -> list[str]:
@@ -128,6 +131,13 @@ def environ_value(pid: int, key: str) -> str | None:
 def describe(pids: set[int], names: dict[int, str] | None = None) -> str:
     names = names or {}
     return "; ".join(f"{pid} {(names.get(pid) or cmdline(pid))[:110]}" for pid in sorted(pids))
+
+
+def comm(pid: int) -> str:
+    """The process's name (``/proc/PID/comm``), empty once it is gone."""
+    with suppress(OSError):
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    return ""
 
 
 def is_python(pid: int) -> bool:
@@ -367,7 +377,11 @@ class Job:
         servers = {p for p in direct if "forkserver" in cmdline(p)}
         candidates = direct.union(*(alive(set(children.get(s, ()))) for s in servers))
         workers = [
-            p for p in candidates if is_python(p) and not any(h in cmdline(p) for h in HELPERS)
+            p
+            for p in candidates
+            if is_python(p)
+            and not any(h in cmdline(p) for h in HELPERS)
+            and comm(p) != FIGURES_PROCESS
         ]
         workers.sort(key=lambda p: ((proc_stat(p) or (0, "", 0))[2], p))
         return dict(enumerate(workers))

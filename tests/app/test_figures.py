@@ -1,0 +1,123 @@
+"""A job's figures are drawn by a helper process that imports matplotlib while the job
+trains (`app.figures`): it draws what the job sends, reports what went wrong, and never
+outlives the job."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dist_classicrl.app import figures
+from dist_classicrl.app.figures import PROCESS_NAME, FigureDrawer, FigureError
+from dist_classicrl.envs import make_env
+from tests.app.test_policy_plot import assert_not_blank
+from tests.reliability.harness import alive, children_map, comm, descendants
+
+CURVE = [
+    {"step": s, "train_mean_return": r, "eval_mean_return": r, "epsilon": 0.1, "learning_rate": 0.1}
+    for s, r in ((1000, 0.1), (2000, 0.5))
+]
+
+
+def _figures(directory: Path) -> list[figures.Figure]:
+    q = np.random.default_rng(0).random((16, 4))
+    return [
+        ("learning_curve", directory / "curve.png", {"curve": CURVE, "title": "t"}),
+        ("policy", directory / "policy.png", {"q_table": q, "title": "t"}),
+    ]
+
+
+def _helpers() -> set[int]:
+    """This process's figure helpers still running."""
+    return {p for p in alive(descendants(os.getpid(), children_map())) if comm(p) == PROCESS_NAME}
+
+
+@pytest.fixture
+def frozenlake():
+    env = make_env("frozenlake", 1, seed=0)
+    yield env
+    env.close()
+
+
+def test_the_helper_draws_the_figures_and_ends_with_the_drawer(tmp_path, frozenlake):
+    with FigureDrawer(frozenlake) as drawer:
+        (helper,) = _helpers()
+        drawer.draw(_figures(tmp_path))()
+        assert_not_blank(tmp_path / "curve.png")
+        assert_not_blank(tmp_path / "policy.png")
+    assert not alive({helper})
+
+
+def test_without_a_fork_the_figures_are_drawn_in_this_process(tmp_path, frozenlake, monkeypatch):
+    monkeypatch.setattr(figures, "_fork_is_safe", lambda: False)  # as in an MPI rank
+    with FigureDrawer(frozenlake) as drawer:
+        assert not _helpers()
+        drawer.draw(_figures(tmp_path))()
+    assert_not_blank(tmp_path / "policy.png")
+
+
+def test_a_figure_that_cannot_be_written_raises_the_os_error(tmp_path, frozenlake):
+    with FigureDrawer(frozenlake) as drawer:
+        wait = drawer.draw(_figures(tmp_path / "missing"))
+        with pytest.raises(OSError) as caught:
+            wait()
+        assert caught.value.errno == errno.ENOENT
+        drawer.draw(_figures(tmp_path))()  # the helper lives on for the next figures
+    assert_not_blank(tmp_path / "curve.png")
+
+
+def test_a_helper_that_died_fails_the_figures_with_one_line(tmp_path, frozenlake):
+    with FigureDrawer(frozenlake) as drawer:
+        (helper,) = _helpers()
+        os.kill(helper, signal.SIGKILL)
+        time.sleep(0.2)  # gone before the figures are sent: the send meets a broken pipe
+        with pytest.raises(FigureError, match="the process drawing the figures died"):
+            drawer.draw(_figures(tmp_path))()
+
+
+def test_the_helper_ignores_the_terminals_ctrl_c(tmp_path, frozenlake):
+    """A Ctrl+C reaches the whole process group; the job stops and still wants its
+    figures, so the helper must not die of it."""
+    with FigureDrawer(frozenlake) as drawer:
+        (helper,) = _helpers()
+        time.sleep(0.2)  # past the helper's start, where it sets its handlers
+        os.kill(helper, signal.SIGINT)
+        os.kill(helper, signal.SIGTERM)
+        drawer.draw(_figures(tmp_path))()
+    assert_not_blank(tmp_path / "policy.png")
+
+
+def test_a_killed_job_leaves_no_helper(tmp_path):
+    """SIGKILL of the job while it trains: its helper dies with it (PR_SET_PDEATHSIG)."""
+    out = tmp_path / "job"
+    job = subprocess.Popen(
+        [sys.executable, "-m", "dist_classicrl.run", "steps=100000000000", f"hydra.run.dir={out}"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        helpers: set[int] = set()
+        while not helpers and time.monotonic() < deadline and job.poll() is None:
+            time.sleep(0.1)
+            tree = alive(descendants(job.pid, children_map()))
+            helpers = {p for p in tree if comm(p) == PROCESS_NAME}
+        assert helpers, "the job started no figure helper"
+        job.kill()
+        job.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while alive(helpers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(helpers)
+    finally:
+        job.kill()
+        job.wait(timeout=30)
