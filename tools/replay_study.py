@@ -29,7 +29,9 @@ from hydra import compose, initialize_config_module
 
 from dist_classicrl.app.config import validate
 from dist_classicrl.app.job import build
-from dist_classicrl.app.report import plt, write_csv, write_markdown
+from dist_classicrl.app.report import pyplot, write_csv, write_markdown
+
+plt = pyplot()  # files only (the Agg backend)
 
 #: A greedy policy this close to the optimum counts as solved (the quality bar is 2%).
 SOLVED_GAP = 0.01

@@ -33,10 +33,12 @@ import gymnasium as gym
 import numpy as np
 
 from dist_classicrl.algorithms import VARIANTS
-from dist_classicrl.app.report import plt, write_csv, write_markdown
+from dist_classicrl.app.report import pyplot, write_csv, write_markdown
 from dist_classicrl.envs import TicTacToeEnv, make_env
 from dist_classicrl.runtimes import DistributedRuntime, ParallelRuntime, SingleRuntime
 from dist_classicrl.schedules import Schedule
+
+plt = pyplot()  # files only (the Agg backend)
 
 ENVS = {"tictactoe": "dist_classicrl/TicTacToe-v0", "taxi": "Taxi-v4"}
 EPSILON = LEARNING_RATE = 0.1
