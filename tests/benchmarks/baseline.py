@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.benchmarks import calibration
+from benchmarks import calibration
 from tests.benchmarks.workloads import WORKLOADS, Workload
 
 BASELINE_PATH = Path(__file__).with_name("baseline.json")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.benchmarks import baseline, calibration
+from benchmarks import calibration
+from tests.benchmarks import baseline
 from tests.benchmarks.workloads import WORKLOADS
 
 

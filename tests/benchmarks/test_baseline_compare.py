@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks.calibration import KINDS
 from tests.benchmarks import baseline
-from tests.benchmarks.calibration import KINDS
 from tests.benchmarks.workloads import WORKLOADS
 
 #: name -> (kind, yardstick seconds, workload seconds per unit) on the baseline machine

@@ -1,4 +1,9 @@
-"""Fixed calibration workloads: the yardstick the stored baseline is measured with.
+"""Fixed calibration workloads: the yardstick the stored baseline and the asv suite's
+calibrated throughput are measured with.
+
+The one copy, here in `benchmarks/` because asv imports this package with the project
+installed from a wheel, where `tests` is not importable; `tests/benchmarks/` imports it
+from here (`from benchmarks import calibration`).
 
 A machine twice as fast runs both a benchmark and its calibration twice as fast, so their
 quotient travels between machines far better than seconds do. Python, NumPy and compiled
@@ -7,8 +12,9 @@ yardstick per kind, each shaped like the work it calibrates: a tabular update on
 lists, the same on NumPy arrays in batches, and the same in a Numba loop.
 
 These functions never use the project's code (a regression there must not move the
-yardstick) and must not change: changing one invalidates `baseline.json`; refresh it then
-(``python -m tests.benchmarks.baseline --write``).
+yardstick) and must not change: changing one invalidates `tests/benchmarks/baseline.json`
+(refresh it then: ``python -m tests.benchmarks.baseline --write``) and breaks the asv
+history of ``CalibratedThroughput.track_steps_per_calibration`` at that commit.
 """
 
 from __future__ import annotations
