@@ -21,7 +21,8 @@ Synchronisation (``sync=allreduce``)
     times and oscillates). Only the changed entries travel (`SparseExchange`).
 
 Rounds
-    A round is ``sync_every`` steps per rank on average, and at most about
+    A round is ``sync_every`` steps per rank on average (by default about 50 rounds per
+    run, at least 100,000 steps per rank: `driver.resolve_sync_every`), and at most about
     `TARGET_ROUND_S` of compute at the speed the ranks measured in the last round, so
     that a stop request (which travels with the step counts) is seen within a fraction of
     a second whatever ``sync_every`` is. Its steps are split between the ranks in
@@ -83,6 +84,7 @@ from dist_classicrl.runtimes.driver import (
     Learner,
     Runtime,
     Session,
+    resolve_sync_every,
     warm_up,
 )
 from dist_classicrl.runtimes.lifetime import (
@@ -156,7 +158,7 @@ class DistributedRuntime(Runtime):
         self,
         ranks: int = 2,
         sync: str = "allreduce",
-        sync_every: int = 100_000,
+        sync_every: int | None = None,
         eval_points: int = 10,
         progress: bool | None = None,
         fused: bool = True,
@@ -164,7 +166,8 @@ class DistributedRuntime(Runtime):
     ) -> None:
         super().__init__(eval_points, progress, fused)
         check_positive_int("runtime.ranks", ranks)
-        check_positive_int("runtime.sync_every", sync_every)
+        if sync_every is not None:
+            check_positive_int("runtime.sync_every", sync_every)
         if sync not in SYNC_MODES:
             raise ConfigError(
                 f"runtime.sync={sync!r} is unknown: allowed are {', '.join(SYNC_MODES)}"
@@ -347,6 +350,7 @@ class _RankCoordinator(Coordinator):
         self.comm, self.runtime, self.session, self.loop = comm, runtime, session, loop
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.steps = session.job.steps
+        self.sync_every = resolve_sync_every(runtime.sync_every, self.steps, self.size)
         self.carried = carried  # the resumed checkpoint's table is loaded already
         plan = session.job.checkpoint
         self.checkpoint_every = plan.every if plan is not None and self.rank == 0 else 0
@@ -410,7 +414,7 @@ class _RankCoordinator(Coordinator):
             cap = int((steps / seconds).sum() * TARGET_ROUND_S)
         else:  # no speed measured yet: a short first round
             cap = self.size * self.loop.env.num_envs * FIRST_CHUNK_BATCHES
-        round_steps = min(self.size * self.runtime.sync_every, remaining, max(cap, self.size))
+        round_steps = min(self.size * self.sync_every, remaining, max(cap, self.size))
         take = int(allot(round_steps, self.weights)[self.rank])
         self.round_done, self.round_end = done, done + take
         self.round_start = time.perf_counter()
@@ -558,7 +562,7 @@ def run_rank(comm: Any, runtime: DistributedRuntime, session: Session) -> Outcom
         details={
             "ranks": size,
             "sync": runtime.sync,
-            "sync_every": runtime.sync_every,
+            "sync_every": coordinator.sync_every,
             "comm_time_s": comm_time,
             "comm_share": comm_time / train_time if train_time > 0 else float("nan"),
             "bytes_per_sync": int(np.mean(bytes_per_sync)),

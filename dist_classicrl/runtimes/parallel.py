@@ -8,7 +8,8 @@ step count, the sum of the per-worker counters in shared memory.
 Synchronisation (``sync``):
 
 * ``merge`` (default): each worker learns into a private copy of the table and, every
-  `sync_every` of its steps (and when it stops), merges it into the shared table under a
+  `sync_every` of its steps (by default about 50 merges per run, at least 100,000 steps
+  apart: `driver.resolve_sync_every`) and when it stops, merges it into the shared table under a
   lock with `merge.merge_updates`, then refreshes its copy. No two cores write the same
   cache lines between merges.
 * ``shared``: every update goes straight into the shared table, lock-free as in
@@ -58,6 +59,7 @@ from dist_classicrl.runtimes.driver import (
     Runtime,
     Session,
     format_failure,
+    resolve_sync_every,
     warm_up,
 )
 from dist_classicrl.runtimes.lifetime import SharedArrays, describe_exit, die_with_parent
@@ -83,7 +85,7 @@ class ParallelRuntime(Runtime):
         self,
         num_workers: int | None = None,
         sync: str = "merge",
-        sync_every: int = 100_000,
+        sync_every: int | None = None,
         lock: bool = False,
         eval_points: int = 10,
         progress: bool | None = None,
@@ -96,7 +98,8 @@ class ParallelRuntime(Runtime):
             raise ConfigError(
                 f"runtime.sync={sync!r} is unknown: allowed are {', '.join(SYNC_MODES)}"
             )
-        check_positive_int("runtime.sync_every", sync_every)
+        if sync_every is not None:
+            check_positive_int("runtime.sync_every", sync_every)
         self.sync, self.sync_every, self.lock = sync, sync_every, lock
 
     @property
@@ -159,7 +162,7 @@ class ParallelRuntime(Runtime):
                 job,
                 budgets,
                 self.sync,
-                self.sync_every,
+                resolve_sync_every(self.sync_every, job.steps, workers),
                 self.lock and self.sync == "shared",
                 self.fused,
                 ctx.Lock(),
@@ -261,7 +264,7 @@ class ParallelRuntime(Runtime):
             workers=len(plan.budgets),
             details={
                 "sync": self.sync,
-                "sync_every": self.sync_every,
+                "sync_every": plan.sync_every,
                 "lock": bool(plan.lock_batches),
                 "per_worker_steps_per_s": per_worker,
                 "per_worker_merge_time_s": clock[:, 2].tolist(),

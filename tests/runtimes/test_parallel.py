@@ -69,6 +69,15 @@ def test_every_variant_learns_exactly_the_budget_in_both_modes(variant, sync):
     assert result.statistics["episodes"] > steps / 10
 
 
+@pytest.mark.parametrize(("steps", "expected"), [(1_000_000, 100_000), (12_000_000, 120_000)])
+def test_by_default_workers_merge_about_50_times_a_run_at_least_100000_steps_apart(steps, expected):
+    """A merge scans the table: 100,000 steps apart it cost 10-30% of a long run."""
+    _, result = train(steps=steps, num_workers=2)
+    assert result.details["sync_every"] == expected
+    _, result = train(steps=steps, num_workers=2, sync_every=7_000)
+    assert result.details["sync_every"] == 7_000
+
+
 def test_list_variant_cannot_share_its_table():
     with pytest.raises(ConfigError, match=r"runtime\.sync=merge"):
         train("list", num_workers=2, sync="shared")
@@ -296,13 +305,15 @@ def test_evaluation_points_do_not_change_what_one_worker_learns(variant):
 def test_a_stopped_run_saves_a_table_holding_exactly_the_steps_it_counts(variant):
     """SIGINT one second in: the worker stops at a chunk boundary (``list`` merges its
     private table then), and its table equals that of an uninterrupted run of exactly the
-    counted steps (one worker, constant schedules: chunking does not change learning)."""
+    counted steps (one worker, constant schedules: chunking does not change learning; the
+    merges do, for ``list``, whose table of Python floats a merge rounds to float32, so
+    both runs merge on one schedule: the default's depends on the budget)."""
     import threading
 
     def run(steps):
         env = TicTacToeEnv(4, seed=0)
         algo = VARIANTS[variant](env.n_states, env.n_actions, epsilon=0.3, seed=0)
-        runtime = ParallelRuntime(num_workers=1, progress=False, eval_points=2)
+        runtime = ParallelRuntime(num_workers=1, progress=False, eval_points=2, sync_every=100_000)
         constant = Schedule(0.3, 0.3, 0, "constant"), Schedule(0.5, 0.5, 0, "constant")
         return runtime.train(algo, env, steps, *constant, seed=0)
 
