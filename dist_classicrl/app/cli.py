@@ -36,7 +36,9 @@ def hydra_app(cfg: DictConfig) -> float | None:
     out_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = list(hydra_cfg.overrides.task)
     try:
-        metrics = run_job(cfg, out_dir, dict(hydra_cfg.runtime.choices), overrides)
+        # a sweep's jobs draw their figures in this process: it imports matplotlib once
+        apart = hydra_cfg.mode != RunMode.MULTIRUN
+        metrics = run_job(cfg, out_dir, dict(hydra_cfg.runtime.choices), overrides, apart)
     except JobFilesError as exc:
         raise JobEnded(1, str(exc)) from None
     except Exception as exc:

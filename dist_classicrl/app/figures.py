@@ -11,7 +11,8 @@ steps it.
 The helper dies with the job (``PR_SET_PDEATHSIG``, so a SIGKILLed job leaves no helper),
 ignores SIGINT and SIGTERM (the job decides how to stop, and a stopped job still writes
 its figures) and ends when the job closes the pipe. Where a fork is not safe (in an MPI
-rank) or fails, the figures are drawn in the job's own process, with the same functions.
+rank) or fails, the figures are drawn in the job's own process, with the same functions;
+so are a sweep's: one import in the sweep's process costs less than one per job.
 """
 
 from __future__ import annotations
@@ -66,11 +67,13 @@ class FigureDrawer:
     """The helper process of one job (module docstring); a context manager that always
     ends it."""
 
-    def __init__(self, env: DistClassicRLEnv) -> None:
+    def __init__(self, env: DistClassicRLEnv, apart: bool = True) -> None:
+        """`apart`: draw in a helper process (False: in this one, as a sweep's jobs do:
+        the first imports matplotlib, the others find it imported)."""
         self.env = env
         self._proc: Any = None
         self._conn: Any = None
-        if not _fork_is_safe():
+        if not apart or not _fork_is_safe():
             return
         ctx = mp.get_context("fork")
         self._conn, child_end = ctx.Pipe()

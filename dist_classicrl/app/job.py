@@ -183,10 +183,15 @@ def _clean(value: Any) -> Any:
 
 
 def run_job(
-    cfg: DictConfig, out_dir: Path, choices: dict[str, str], overrides: list[str] | None = None
+    cfg: DictConfig,
+    out_dir: Path,
+    choices: dict[str, str],
+    overrides: list[str] | None = None,
+    draw_apart: bool = True,
 ) -> dict[str, Any]:
     """Train as `cfg` says and write the job's files into `out_dir`; returns the metrics
-    (``status`` ``other-rank`` in an MPI rank that does not write)."""
+    (``status`` ``other-rank`` in an MPI rank that does not write). `draw_apart`: the
+    figures are drawn by a helper process (`app.figures`)."""
     completed, saved = _earlier_run(cfg, out_dir)
     if completed is not None:  # resuming a sweep: this job finished before; keep its files
         return {**completed, "skipped": True}
@@ -231,7 +236,7 @@ def run_job(
     elif cfg.resume and not is_sweep_dir(cfg.resume):
         resume = load_resume(cfg, algorithm, env)
     # the figures' helper imports matplotlib while the job trains (`app.figures`)
-    with FigureDrawer(env) if writes else contextlib.nullcontext() as drawer:
+    with FigureDrawer(env, draw_apart) if writes else contextlib.nullcontext() as drawer:
         result: TrainResult | None
         try:
             if cfg.steps == 0:  # evaluate init_q_table's table in this process, no training

@@ -165,10 +165,11 @@ def _swept_values(override: Any) -> list[Any]:
     return [low, (low + high) / 2, high - (high - low) * 1e-9]  # Optuna: low <= x < high
 
 
-def _job_override_sets(overrides: list[str]) -> list[list[str]]:
+def _job_override_sets(overrides: list[str]) -> tuple[list[list[str]], list[str]]:
     """The override lists to check: every combination of the swept values (a rule may
-    join two keys: ``algorithm=list`` with ``runtime.sync=shared``), with the keys of
-    `_CHECKED_ALONE` varied one value at a time."""
+    join two keys: ``algorithm=list`` with ``runtime.sync=shared``) with the first value
+    of each key of `_CHECKED_ALONE`; and those keys' other values (``seed=7``), each to
+    check on the first list's config."""
     parsed = OverridesParser.create().parse_overrides(overrides)
     kept = [o for o in parsed if not o.key_or_group.startswith("hydra")]
     values: list[list[str]] = []
@@ -183,16 +184,31 @@ def _job_override_sets(overrides: list[str]) -> list[list[str]]:
         else:
             assert o.input_line is not None  # parse_overrides keeps every override's line
             values.append([o.input_line])
-    combinations = [list(c) for c in itertools.product(*values)]
     firsts = [v[0] for v in alone]
-    sets = [c + firsts for c in combinations]
-    for i, vals in enumerate(alone):
-        for v in vals[1:]:
-            sets.append(combinations[0] + [v if j == i else f for j, f in enumerate(firsts)])
-    return sets
+    sets = [list(c) + firsts for c in itertools.product(*values)]
+    return sets, [v for vals in alone for v in vals[1:]]
 
 
-def check_job(overrides: list[str], composed: DictConfig | None = None) -> None:
+def check_value(cfg: DictConfig, override: str) -> None:
+    """One more value of a `_CHECKED_ALONE` key (``seed=7``), on `cfg`, a checked job's
+    config: the schema's type and the job-wide rules (a compose per seed of a 100-seed
+    sweep would cost seconds)."""
+    key, _, value = override.partition("=")
+    parsed = OverridesParser.create().parse_override(override).value()
+    try:
+        varied = cfg.copy()
+        OmegaConf.update(varied, key.lstrip("+~"), parsed, merge=False)
+        validate(varied)
+    except ConfigError:
+        raise
+    except (HydraException, OmegaConfBaseException) as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        raise ConfigError(f"{key}={value}: {_first_line(str(exc))}") from None
+
+
+def check_job(overrides: list[str], composed: DictConfig | None = None) -> DictConfig:
     """Compose (inside `initialize_config_module`; or take `composed`, the same overrides
     composed with Hydra's node), validate and build one job; raises `ConfigError`."""
     try:
@@ -224,6 +240,7 @@ def check_job(overrides: list[str], composed: DictConfig | None = None) -> None:
         check_reported(cfg.objective, agent.env.evaluation_keys)
     finally:
         agent.env.close()
+    return cfg
 
 
 def preflight(argv: list[str]) -> None:
@@ -256,7 +273,7 @@ def preflight(argv: list[str]) -> None:
     given = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
     sampled = [o for o in sampled if o.split("=", 1)[0] not in given]  # the command wins
     try:
-        sets = _job_override_sets([*sampled, *overrides])
+        sets, more_values = _job_override_sets([*sampled, *overrides])
     except OverrideParseException as exc:
         raise ConfigError(f"cannot parse the overrides: {_first_line(str(exc))}") from None
     intervals = {
@@ -264,15 +281,16 @@ def preflight(argv: list[str]) -> None:
         for o in OverridesParser.create().parse_overrides([*sampled, *overrides])
         if isinstance(o.value(), IntervalSweep)
     }
-    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        for job_overrides in sets:
-            try:
-                check_job(job_overrides, composed if one_job else None)
-            except ConfigError as exc:  # a value drawn from an interval: name the interval
-                key = str(exc).split("=", 1)[0]
-                if key in intervals:
-                    raise ConfigError(f"{intervals[key]} may sample a bad value: {exc}") from None
-                raise
+    try:
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            checked = [check_job(o, composed if one_job else None) for o in sets]
+            for override in more_values:
+                check_value(checked[0], override)
+    except ConfigError as exc:  # a value drawn from an interval: name the interval
+        key = str(exc).split("=", 1)[0]
+        if key in intervals:
+            raise ConfigError(f"{intervals[key]} may sample a bad value: {exc}") from None
+        raise
 
 
 def _compose_fixed(overrides: list[str]) -> DictConfig:

@@ -281,3 +281,19 @@ def test_help_offers_only_real_options_no_schema(tmp_path):
     assert "env: blackjack, cartpole" in groups
     assert "runtime: distributed, parallel, single" in groups
     assert "schema" not in groups and "base_" not in groups
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [("-2", "seed=-2 is not allowed"), ("x", "seed=x: Value 'x' of type 'str' could not be")],
+)
+def test_a_bad_seed_among_many_is_refused_before_the_first_job(tmp_path, bad, reason):
+    """Every seed of a sweep is checked (on the first job's config: a compose per seed
+    would cost seconds for a 100-seed sweep) before any job runs."""
+    seeds = ",".join([*map(str, range(40)), bad])
+    sweep = tmp_path / "sweep"
+    proc = run_cli(["-m", f"seed={seeds}", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"dist_classicrl: error: {reason}")
+    assert not sweep.exists()

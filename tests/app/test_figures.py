@@ -64,6 +64,14 @@ def test_without_a_fork_the_figures_are_drawn_in_this_process(tmp_path, frozenla
     assert_not_blank(tmp_path / "policy.png")
 
 
+def test_a_sweeps_jobs_draw_in_the_sweeps_process(tmp_path, frozenlake):
+    """One matplotlib import for the whole sweep, not one per job."""
+    with FigureDrawer(frozenlake, apart=False) as drawer:
+        assert not _helpers()
+        drawer.draw(_figures(tmp_path))()
+    assert_not_blank(tmp_path / "curve.png")
+
+
 def test_a_figure_that_cannot_be_written_raises_the_os_error(tmp_path, frozenlake):
     with FigureDrawer(frozenlake) as drawer:
         wait = drawer.draw(_figures(tmp_path / "missing"))
