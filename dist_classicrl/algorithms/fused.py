@@ -19,6 +19,15 @@ are separate, so only the order within each stream has to match the unfused path
 
 What bounds the speed: two to four random draws and two 9-wide scans of a table row per
 step; the touched rows fit in L2, so memory is not the limit. Nothing is allocated.
+
+What it must not pay: an array passed to an ``inline="always"`` helper becomes a new
+reference inside the kernel, an atomic increment and decrement per call, which Numba's
+pruning removes only when one array is passed (several interleaved pairs survive). The
+TicTacToe kernel therefore reads the game's tables as module constants (`envs.tictactoe`)
+and its hot helpers take at most one array. With ten atomic operations per step it ran
+at 0.44x / 0.39x (1 / 64 envs) the speed of a hand-written TicTacToe-only kernel; without
+them, with float32 maxima and unsigned state codes, at 1.15x / 1.02x
+(``python -m benchmarks.reference_tictactoe``, issue 18).
 """
 
 from __future__ import annotations
@@ -29,7 +38,12 @@ from numba import literally, njit
 from dist_classicrl.algorithms.rules import EXPECTED_SARSA, SARSA, expected_value
 from dist_classicrl.envs import tabular as _tab
 from dist_classicrl.envs import tictactoe as _ttt
+from dist_classicrl.envs.tictactoe import _EMPTY_CELLS
 from dist_classicrl.rng import randint, uniform
+
+#: The start of a max over float32 table values: comparing in float32 spares a conversion
+#: per value and gives the same maxima (float32 values compare the same in float64).
+_MINUS_INF = np.float32(-np.inf)
 
 
 @njit(cache=True, inline="always")
@@ -45,19 +59,21 @@ def _record(i, reward, done, running_return, running_length, totals):
         running_length[i] = 0
 
 
-# The choose loops of Q-learning's hot path below spell epsilon-greedy out inline: the same
-# code behind these inlined helpers measured 10-25% slower there. SARSA's extra draws use
-# the helpers; the fused == unfused tests pin both to `select_actions_kernel`'s draws.
+# The choose loops of Q-learning's hot path below spell epsilon-greedy out inline: the
+# helpers take two arrays (the table and the agent's RNG state), whose reference counting
+# survives inlining (module docstring); behind them the TicTacToe loop measured 0.81x / 0.65x
+# of the inline loop at 1 / 64 envs. SARSA's extra draws use the helpers; the fused ==
+# unfused tests pin both to `select_actions_kernel`'s draws.
 
 
 @njit(cache=True, inline="always")
-def _choose_tictactoe(q, s, n_legal, empty_cells, epsilon, agent_rng):
+def _choose_tictactoe(q, s, n_legal, epsilon, agent_rng):
     """Epsilon-greedy over the empty cells of `s` (the draws of `select_actions_kernel`)."""
     if uniform(agent_rng) < epsilon:
-        return empty_cells[s, randint(agent_rng, n_legal)]
-    best, best_value = 0, -np.inf
+        return _EMPTY_CELLS[s, randint(agent_rng, n_legal)]
+    best, best_value = 0, _MINUS_INF
     for j in range(n_legal):  # cells ascending: ties keep the lowest
-        a = empty_cells[s, j]
+        a = _EMPTY_CELLS[s, j]
         if q[s, a] > best_value:
             best, best_value = a, q[s, a]
     return best
@@ -76,20 +92,21 @@ def _choose_tabular(q, s, n_actions, epsilon, agent_rng):
 
 
 @njit(cache=True, inline="always")
-def _tictactoe_value(q, s2, n_legal, empty_cells, rule, epsilon):
+def _tictactoe_value(q, s2, n_legal, rule, epsilon):
     """Q-learning's or Expected SARSA's value of `s2` over its empty cells."""
-    best = -np.inf
+    best = _MINUS_INF
     if rule == EXPECTED_SARSA:
         total = 0.0
         for j in range(n_legal):  # cells ascending: the order of `optimal._bootstrap`
-            a = empty_cells[s2, j]
+            a = _EMPTY_CELLS[s2, j]
             total += q[s2, a]
             best = max(best, q[s2, a])
         return expected_value(best, total, n_legal, epsilon)
+    u = np.uint64(s2)  # unsigned: see `_ttt._play_vs_random`
     for j in range(n_legal):
-        a = empty_cells[s2, j]
-        if q[s2, a] > best:
-            best = q[s2, a]
+        a = _EMPTY_CELLS[u, j]
+        if q[u, a] > best:
+            best = q[u, a]
     return best
 
 
@@ -149,10 +166,6 @@ def _train_tictactoe(kind, args):
         codes,
         counts,
         env_rng,
-        winner,
-        empty_bits,
-        empty_cells,
-        pow3,
         opponent_tables,
         actions,
         states,
@@ -174,14 +187,14 @@ def _train_tictactoe(kind, args):
         take = min(n, n_steps - done_steps)
         if not (sarsa and carried[0]):
             for i in range(n):  # 1. choose, looping over the empty cells only
-                s = codes[i]
+                s = np.uint64(codes[i])  # unsigned: see `_ttt._play_vs_random`
                 n_legal = 9 - counts[i]
                 if uniform(agent_rng) < epsilon:
-                    actions[i] = empty_cells[s, randint(agent_rng, n_legal)]
+                    actions[i] = _EMPTY_CELLS[s, randint(agent_rng, n_legal)]
                 else:
-                    best, best_value = 0, -np.inf
+                    best, best_value = 0, _MINUS_INF
                     for j in range(n_legal):  # cells ascending: ties keep the lowest
-                        a = empty_cells[s, j]
+                        a = _EMPTY_CELLS[s, j]
                         if q[s, a] > best_value:
                             best, best_value = a, q[s, a]
                     actions[i] = best
@@ -190,19 +203,13 @@ def _train_tictactoe(kind, args):
             s = codes[i]
             states[i] = s
             if kind == _ttt.RANDOM:  # pruned at compile time: `kind` is a literal
-                s2, count, reward, done = _ttt._play_vs_random(
-                    s, counts[i], actions[i], env_rng, winner, empty_bits, empty_cells, pow3
-                )
+                s2, count, reward, done = _ttt._play_vs_random(s, counts[i], actions[i], env_rng)
             else:
                 s2, count, reward, done = _ttt._play(
                     s,
                     counts[i],
                     actions[i],
                     env_rng,
-                    winner,
-                    empty_bits,
-                    empty_cells,
-                    pow3,
                     kind,
                     swap,
                     best_cells,
@@ -213,26 +220,20 @@ def _train_tictactoe(kind, args):
             boot = 0.0
             if not done:
                 if sarsa:  # a' = the action executed next (no truncation in this game)
-                    next_actions[i] = _choose_tictactoe(
-                        q, s2, 9 - count, empty_cells, epsilon, agent_rng
-                    )
+                    next_actions[i] = _choose_tictactoe(q, s2, 9 - count, epsilon, agent_rng)
                     boot = q[s2, next_actions[i]]
                 else:
-                    boot = _tictactoe_value(q, s2, 9 - count, empty_cells, rule, epsilon)
+                    boot = _tictactoe_value(q, s2, 9 - count, rule, epsilon)
             targets[i] = reward + discount * boot
             if i < take:
                 _record(i, reward, done, running_return, running_length, totals)
             if done:
                 if kind == _ttt.RANDOM:
-                    s2, count = _ttt._start_vs_random(env_rng, pow3)
+                    s2, count = _ttt._start_vs_random(env_rng)
                 else:
-                    s2, count = _ttt._start(
-                        env_rng, pow3, empty_cells, kind, swap, best_cells, n_best, q, epsilon
-                    )
+                    s2, count = _ttt._start(env_rng, kind, swap, best_cells, n_best, q, epsilon)
                 if sarsa:  # the new episode's first action
-                    next_actions[i] = _choose_tictactoe(
-                        q, s2, 9 - count, empty_cells, epsilon, agent_rng
-                    )
+                    next_actions[i] = _choose_tictactoe(q, s2, 9 - count, epsilon, agent_rng)
             codes[i], counts[i] = s2, count
         for i in range(take):  # 3. learn, in batch order
             s, a = states[i], actions[i]

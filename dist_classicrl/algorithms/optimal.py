@@ -17,7 +17,7 @@ from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.algorithms.rules import EXPECTED_SARSA, SARSA, expected_value
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.envs.tabular import TabularEnv
-from dist_classicrl.envs.tictactoe import POW3, TicTacToeEnv
+from dist_classicrl.envs.tictactoe import TicTacToeEnv
 from dist_classicrl.rng import AGENT_STREAM, make_state, randint, uniform
 from dist_classicrl.stats import TrainingStatistics
 
@@ -218,10 +218,6 @@ class OptimalQLearning(BaseAlgorithm):
                         env.codes,
                         env.counts,
                         env.rng_state,
-                        env.winner,
-                        env.empty_bits,
-                        env.empty_cells,
-                        POW3,
                         env.opponent_args[1:],
                         actions,
                         states,

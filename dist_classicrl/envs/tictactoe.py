@@ -169,10 +169,19 @@ def minimax_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 # The compiled game keeps only the state code and the move count of each copy; the
 # winner and empty-cell tables replace board arrays, so a move is an add and two lookups.
+# Compiled code reads these tables as module constants (Numba freezes them into the
+# machine code), not as array arguments: an array passed to an inlined helper costs a
+# pair of atomic reference-count updates per call that Numba does not prune when several
+# arrays interleave, ten per step of the fused kernel, which halved its speed (issue 18).
+_WINNER = winner_table()
+_EMPTY_BITS = empty_bits_table()
+#: `empty_cells_table` as uint8 (255 past the empty cells): an unsigned cell indexes an
+#: array without the negative-index fix-up, and the table is 8x smaller in cache.
+_EMPTY_CELLS = empty_cells_table().astype(np.uint8)
 
 
 @njit(cache=True, inline="always")
-def _opponent_cell(code, count, rng, empty_cells, kind, swap, best_cells, n_best, q, epsilon):
+def _opponent_cell(code, count, rng, kind, swap, best_cells, n_best, q, epsilon):
     """The opponent's cell in `code` (agent-relative). ``kind, swap, best_cells, n_best``
     are the fields of `TicTacToeEnv.opponent_args`; `q` and `epsilon` are the learner's,
     read only by ``self``. Random and perfect draw one
@@ -183,50 +192,52 @@ def _opponent_cell(code, count, rng, empty_cells, kind, swap, best_cells, n_best
         return best_cells[mine, randint(rng, n_best[mine])]
     if kind == SELF and uniform(rng) >= epsilon:
         mine = swap[code]
-        best, best_value = empty_cells[code, 0], -np.inf
+        best, best_value = _EMPTY_CELLS[code, 0], -np.inf
         for j in range(n_legal):  # cells ascending: ties keep the lowest
-            c = empty_cells[code, j]
+            c = _EMPTY_CELLS[code, j]
             if q[mine, c] > best_value:
                 best, best_value = c, q[mine, c]
         return best
-    return empty_cells[code, randint(rng, n_legal)]
+    return _EMPTY_CELLS[code, randint(rng, n_legal)]
 
 
 @njit(cache=True, inline="always")
-def _start_vs_random(rng, pow3):
+def _start_vs_random(rng):
     """A new episode: ``(code, count)``; the opponent starts with probability 1/2."""
     if uniform(rng) < 0.5:
-        return 2 * pow3[randint(rng, 9)], 1  # = empty_cells[0, k]: the same draw as `_start`
+        return 2 * POW3[randint(rng, 9)], 1  # = empty cell k of 0: the same draw as `_start`
     return 0, 0
 
 
 @njit(cache=True, inline="always")
-def _start(rng, pow3, empty_cells, kind, swap, best_cells, n_best, q, epsilon):
+def _start(rng, kind, swap, best_cells, n_best, q, epsilon):
     """`_start_vs_random` against any opponent."""
     if uniform(rng) < 0.5:
-        cell = _opponent_cell(0, 0, rng, empty_cells, kind, swap, best_cells, n_best, q, epsilon)
-        return 2 * pow3[cell], 1
+        cell = _opponent_cell(0, 0, rng, kind, swap, best_cells, n_best, q, epsilon)
+        return 2 * POW3[cell], 1
     return 0, 0
 
 
 @njit(cache=True, inline="always")
-def _play_vs_random(code, count, action, rng, winner, empty_bits, empty_cells, pow3):
+def _play_vs_random(code, count, action, rng):
     """The agent's `action` and a random reply: ``(code, count, reward, done)``.
 
     Works on scalars so that compiled callers keep the game state in registers. The
     random opponent has this copy of `_play` of its own: the fused kernel against it
-    measured ~30% faster without the other opponents' arguments in its loop."""
-    if action < 0 or action >= 9 or not (empty_bits[code] >> action) & 1:
+    measured ~30% faster without the other opponents' arguments in its loop. Codes index
+    as uint64: they are never negative, and an unsigned index spares Numba's negative-index
+    fix-up (three instructions a lookup; ~5% of the fused kernel's time at one env)."""
+    if action < 0 or action >= 9 or not (_EMPTY_BITS[np.uint64(code)] >> action) & 1:
         return code, count, -1.0, True  # illegal: board unchanged, episode lost
-    code += pow3[action]
+    code += POW3[action]
     count += 1
-    if winner[code] == 1:
+    if _WINNER[np.uint64(code)] == 1:
         return code, count, 1.0, True
     if count == 9:
         return code, count, 0.0, True
-    code += 2 * pow3[empty_cells[code, randint(rng, 9 - count)]]
+    code += 2 * POW3[_EMPTY_CELLS[np.uint64(code), randint(rng, 9 - count)]]
     count += 1
-    if winner[code] == 2:
+    if _WINNER[np.uint64(code)] == 2:
         return code, count, -1.0, True
     if count == 9:
         return code, count, 0.0, True
@@ -239,10 +250,6 @@ def _play(
     count,
     action,
     rng,
-    winner,
-    empty_bits,
-    empty_cells,
-    pow3,
     kind,
     swap,
     best_cells,
@@ -251,18 +258,18 @@ def _play(
     epsilon,
 ):
     """`_play_vs_random` against any opponent (`_opponent_cell`)."""
-    if action < 0 or action >= 9 or not (empty_bits[code] >> action) & 1:
+    if action < 0 or action >= 9 or not (_EMPTY_BITS[code] >> action) & 1:
         return code, count, -1.0, True
-    code += pow3[action]
+    code += POW3[action]
     count += 1
-    if winner[code] == 1:
+    if _WINNER[code] == 1:
         return code, count, 1.0, True
     if count == 9:
         return code, count, 0.0, True
-    cell = _opponent_cell(code, count, rng, empty_cells, kind, swap, best_cells, n_best, q, epsilon)
-    code += 2 * pow3[cell]
+    cell = _opponent_cell(code, count, rng, kind, swap, best_cells, n_best, q, epsilon)
+    code += 2 * POW3[cell]
     count += 1
-    if winner[code] == 2:
+    if _WINNER[code] == 2:
         return code, count, -1.0, True
     if count == 9:
         return code, count, 0.0, True
@@ -276,14 +283,12 @@ def _write_mask(bits, mask_row):
 
 
 @njit(cache=True)
-def _reset_all(codes, counts, rng, empty_bits, empty_cells, pow3, opponent, q, epsilon, obs, mask):
+def _reset_all(codes, counts, rng, opponent, q, epsilon, obs, mask):
     kind, swap, best_cells, n_best = opponent  # `TicTacToeEnv.opponent_args`
     for i in range(codes.shape[0]):
-        codes[i], counts[i] = _start(
-            rng, pow3, empty_cells, kind, swap, best_cells, n_best, q, epsilon
-        )
+        codes[i], counts[i] = _start(rng, kind, swap, best_cells, n_best, q, epsilon)
         obs[i] = codes[i]
-        _write_mask(empty_bits[codes[i]], mask[i])
+        _write_mask(_EMPTY_BITS[codes[i]], mask[i])
 
 
 @njit(cache=True)
@@ -292,10 +297,6 @@ def _step_all(
     codes,
     counts,
     rng,
-    winner,
-    empty_bits,
-    empty_cells,
-    pow3,
     opponent,
     q,
     epsilon,
@@ -310,19 +311,13 @@ def _step_all(
     kind, swap, best_cells, n_best = opponent  # `TicTacToeEnv.opponent_args`
     for i in range(codes.shape[0]):
         if kind == RANDOM:  # the random opponent's own step, as in the fused kernel
-            code, count, r, done = _play_vs_random(
-                codes[i], counts[i], actions[i], rng, winner, empty_bits, empty_cells, pow3
-            )
+            code, count, r, done = _play_vs_random(codes[i], counts[i], actions[i], rng)
         else:
             code, count, r, done = _play(
                 codes[i],
                 counts[i],
                 actions[i],
                 rng,
-                winner,
-                empty_bits,
-                empty_cells,
-                pow3,
                 kind,
                 swap,
                 best_cells,
@@ -333,14 +328,14 @@ def _step_all(
         next_obs[i] = code
         reward[i] = r
         terminated[i] = done
-        _write_mask(0 if done else empty_bits[code], next_mask[i])
+        _write_mask(0 if done else _EMPTY_BITS[code], next_mask[i])
         if done and kind == RANDOM:
-            code, count = _start_vs_random(rng, pow3)
+            code, count = _start_vs_random(rng)
         elif done:
-            code, count = _start(rng, pow3, empty_cells, kind, swap, best_cells, n_best, q, epsilon)
+            code, count = _start(rng, kind, swap, best_cells, n_best, q, epsilon)
         codes[i], counts[i] = code, count
         obs[i] = code
-        _write_mask(empty_bits[code], mask[i])
+        _write_mask(_EMPTY_BITS[code], mask[i])
 
 
 _NO_TABLE = np.zeros((1, N_CELLS), dtype=np.float32)  # the q argument when no one reads it
@@ -382,9 +377,6 @@ class TicTacToeEnv(DistClassicRLEnv):
         self.codes = np.zeros(num_envs, dtype=np.int64)
         self.counts = np.zeros(num_envs, dtype=np.int64)
         self.rng_state = make_state(seed, ENV_STREAM)
-        self.winner = winner_table()
-        self.empty_bits = empty_bits_table()
-        self.empty_cells = empty_cells_table()
         _, best_cells, n_best = minimax_tables()
         #: What the compiled step needs to know of the opponent (`_opponent_cell`).
         self.opponent_args = (OPPONENTS.index(opponent), swap_table(), best_cells, n_best)
@@ -435,9 +427,6 @@ class TicTacToeEnv(DistClassicRLEnv):
             self.codes,
             self.counts,
             self.rng_state,
-            self.empty_bits,
-            self.empty_cells,
-            POW3,
             self.opponent_args,
             q,
             epsilon,
@@ -463,10 +452,6 @@ class TicTacToeEnv(DistClassicRLEnv):
             self.codes,
             self.counts,
             self.rng_state,
-            self.winner,
-            self.empty_bits,
-            self.empty_cells,
-            POW3,
             self.opponent_args,
             q,
             epsilon,
