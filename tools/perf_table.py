@@ -175,7 +175,9 @@ def markdown(rows: list[Row], command: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python tools/perf_table.py", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument(
         "--steps", type=int, default=60_000_000, help="single-core steps of a scaling job"
