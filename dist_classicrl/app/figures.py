@@ -34,6 +34,9 @@ PROCESS_NAME = "dcrl-figures"
 #: A figure to draw: (``learning_curve`` or ``policy``, the file, the function's keywords).
 Figure = tuple[str, Path, dict[str, Any]]
 
+#: The terminal's and the batch system's stop signals, which the helper ignores.
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
 #: Seconds the job waits for the helper to exit once told to.
 EXIT_WAIT_S = 5.0
 
@@ -77,6 +80,9 @@ class FigureDrawer:
             return
         ctx = mp.get_context("fork")
         self._conn, child_end = ctx.Pipe()
+        # The helper is born with SIGINT and SIGTERM blocked and ignores them before it
+        # unblocks them: a Ctrl+C in its first instants cannot kill it.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
             self._proc = ctx.Process(
                 target=_serve,
@@ -89,6 +95,8 @@ class FigureDrawer:
             # process is itself a daemon, which may not have children: draw here instead
             self._proc = None
             self._conn.close()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         child_end.close()
 
     def __enter__(self) -> FigureDrawer:
@@ -142,8 +150,9 @@ def _serve(conn: Any, job_end: Any, env: DistClassicRLEnv, parent: int) -> None:
     job_end.close()
     die_with_parent()
     name_process(PROCESS_NAME)
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in _STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     try:
         if os.getppid() != parent:  # the job died before the line above took effect
             return

@@ -96,7 +96,7 @@ def test_the_helper_ignores_the_terminals_ctrl_c(tmp_path, frozenlake):
     figures, so the helper must not die of it."""
     with FigureDrawer(frozenlake) as drawer:
         (helper,) = _helpers()
-        time.sleep(0.2)  # past the helper's start, where it sets its handlers
+        # at once: the helper is born with both blocked and ignores them before unblocking
         os.kill(helper, signal.SIGINT)
         os.kill(helper, signal.SIGTERM)
         drawer.draw(_figures(tmp_path))()
