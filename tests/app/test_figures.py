@@ -40,6 +40,16 @@ def _helpers() -> set[int]:
     return {p for p in alive(descendants(os.getpid(), children_map())) if comm(p) == PROCESS_NAME}
 
 
+def _one_helper(timeout_s: float = 30.0) -> int:
+    """The helper of the drawer just made, once it has named itself (it does so first
+    thing, but a loaded machine may take a while to run it)."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := _helpers()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (helper,) = found
+    return helper
+
+
 @pytest.fixture
 def frozenlake():
     env = make_env("frozenlake", 1, seed=0)
@@ -49,7 +59,7 @@ def frozenlake():
 
 def test_the_helper_draws_the_figures_and_ends_with_the_drawer(tmp_path, frozenlake):
     with FigureDrawer(frozenlake) as drawer:
-        (helper,) = _helpers()
+        helper = _one_helper()
         drawer.draw(_figures(tmp_path))()
         assert_not_blank(tmp_path / "curve.png")
         assert_not_blank(tmp_path / "policy.png")
@@ -84,7 +94,7 @@ def test_a_figure_that_cannot_be_written_raises_the_os_error(tmp_path, frozenlak
 
 def test_a_helper_that_died_fails_the_figures_with_one_line(tmp_path, frozenlake):
     with FigureDrawer(frozenlake) as drawer:
-        (helper,) = _helpers()
+        helper = _one_helper()
         os.kill(helper, signal.SIGKILL)
         time.sleep(0.2)  # gone before the figures are sent: the send meets a broken pipe
         with pytest.raises(FigureError, match="the process drawing the figures died"):
@@ -95,7 +105,7 @@ def test_the_helper_ignores_the_terminals_ctrl_c(tmp_path, frozenlake):
     """A Ctrl+C reaches the whole process group; the job stops and still wants its
     figures, so the helper must not die of it."""
     with FigureDrawer(frozenlake) as drawer:
-        (helper,) = _helpers()
+        helper = _one_helper()
         # at once: the helper is born with both blocked and ignores them before unblocking
         os.kill(helper, signal.SIGINT)
         os.kill(helper, signal.SIGTERM)
