@@ -24,10 +24,11 @@ import time
 import numpy as np
 from numba import njit
 
-from dist_classicrl.algorithms import VARIANTS
 from dist_classicrl.envs import TicTacToeEnv
 from dist_classicrl.envs.tictactoe import winner_table
 from dist_classicrl.runtimes import TrainingLoop
+
+from .common import make_algorithm
 
 #: The hyper-parameters of the asv suite (`benchmarks.common.make_algorithm`).
 LEARNING_RATE, DISCOUNT, EPSILON = 0.1, 0.99, 0.1
@@ -126,15 +127,7 @@ class Reference:
 def ours(num_envs: int, seed: int = 0) -> TrainingLoop:
     """The library as users run it: ``optimal`` through `TrainingLoop` (its fused kernel)."""
     env = TicTacToeEnv(num_envs, seed=seed)
-    algorithm = VARIANTS["optimal"](
-        env.n_states,
-        env.n_actions,
-        learning_rate=LEARNING_RATE,
-        discount=DISCOUNT,
-        epsilon=EPSILON,
-        seed=seed,
-    )
-    loop = TrainingLoop(algorithm, env)
+    loop = TrainingLoop(make_algorithm("optimal", env, seed), env)  # the suite's settings
     loop.warm_up()
     loop.start(seed)
     loop.run(num_envs)

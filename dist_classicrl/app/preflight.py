@@ -14,6 +14,8 @@ import difflib
 import itertools
 import os
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -195,23 +197,31 @@ def check_value(cfg: DictConfig, override: str) -> None:
     sweep would cost seconds)."""
     key, _, value = override.partition("=")
     parsed = OverridesParser.create().parse_override(override).value()
-    try:
+    with _config_errors(lambda exc: f"{key}={value}: {_first_line(str(exc))}"):
         varied = cfg.copy()
         OmegaConf.update(varied, key.lstrip("+~"), parsed, merge=False)
         validate(varied)
+
+
+@contextmanager
+def _config_errors(explain: Callable[[Exception], str]) -> Iterator[None]:
+    """Hydra's and OmegaConf's errors as one `ConfigError` line (`explain`), or the
+    `ConfigError` a rule raised inside them."""
+    try:
+        yield
     except ConfigError:
         raise
     except (HydraException, OmegaConfBaseException) as exc:
         cause = exc.__cause__ or exc.__context__
         if isinstance(cause, ConfigError):
             raise cause from None
-        raise ConfigError(f"{key}={value}: {_first_line(str(exc))}") from None
+        raise ConfigError(explain(exc)) from None
 
 
 def check_job(overrides: list[str], composed: DictConfig | None = None) -> DictConfig:
     """Compose (inside `initialize_config_module`; or take `composed`, the same overrides
     composed with Hydra's node), validate and build one job; raises `ConfigError`."""
-    try:
+    with _config_errors(_explain):
         if composed is None:
             cfg = compose(config_name=CONFIG_NAME, overrides=overrides)
         else:
@@ -219,13 +229,6 @@ def check_job(overrides: list[str], composed: DictConfig | None = None) -> DictC
             with open_dict(cfg):
                 del cfg["hydra"]
         validate(cfg)
-    except ConfigError:
-        raise
-    except (HydraException, OmegaConfBaseException) as exc:
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, ConfigError):
-            raise cause from None
-        raise ConfigError(_explain(exc)) from None
     try:
         agent = build(cfg)  # the constructors' rules, the runtime's capacity and fit
     except InstantiationException as exc:
