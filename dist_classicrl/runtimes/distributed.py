@@ -631,7 +631,7 @@ def _run_mpiexec(
     forwarded = 0
     deadline = time.monotonic() + runtime.timeout_s
     killed_at: float | None = None
-    ranks = _RankWatch(job_dir)
+    ranks = _RankWatch(job_dir, runtime.ranks)
     try:
         while proc.poll() is None:
             ranks.wait(POLL_S)  # wakes at once when a rank ends: the first is the cause
@@ -655,20 +655,33 @@ def _run_mpiexec(
 
 class _RankWatch:
     """Which rank ended first while mpiexec still ran: when one rank dies, MPICH kills
-    the others at once, and its banner may name any of them."""
+    the others at once, and its banner may name any of them. Each rank waits, before it
+    does anything that could fail, until its pidfd is open here (`mpi_job`), and the
+    pidfds are watched together, so the first to become readable is the one that died
+    first."""
 
-    def __init__(self, job_dir: Path) -> None:
+    def __init__(self, job_dir: Path, ranks: int) -> None:
         self.job_dir = job_dir
+        self.ranks = ranks
         self.watches: dict[str, tuple[str, ProcessWatch]] = {}
         self.first_dead: tuple[str, str] | None = None  # (rank, pid)
 
     def wait(self, timeout: float) -> None:
-        """Sleep up to `timeout`, less if a watched rank ends; note the first to end."""
-        fds = [watch.fd for _, watch in self.watches.values() if watch.fd is not None]
+        """Sleep up to `timeout`, less if a watched rank ends; note the first to end.
+        While ranks are still announcing themselves, look for them every few ms: each
+        waits for its watch before it starts."""
+        if len(self.watches) < self.ranks:
+            timeout = min(timeout, 0.005)
+        fds = {watch.fd: rank for rank, (_, watch) in self.watches.items() if watch.fd is not None}
+        ended: list[str] = []
         if fds and self.first_dead is None:
-            select.select(fds, [], [], timeout)
+            readable, _, _ = select.select(list(fds), [], [], timeout)
+            ended = sorted(fds[fd] for fd in readable)
         else:
             time.sleep(timeout)
+        if self.first_dead is None and len(ended) == 1:  # one rank ended: it was first
+            rank = ended[0]
+            self.first_dead = (rank, self.watches[rank][0])
         self._poll()
 
     def _poll(self) -> None:
@@ -677,6 +690,7 @@ class _RankWatch:
             pid = pid_file.read_text().strip()
             if rank not in self.watches and pid.isdigit():
                 self.watches[rank] = (pid, ProcessWatch(int(pid)))
+                (self.job_dir / f"rank{rank}.watched").touch()
         if self.first_dead is None:
             for rank, (pid, watch) in sorted(self.watches.items()):
                 if not watch.alive():

@@ -2,8 +2,10 @@
 
     mpiexec -n N python -m mpi4py -m dist_classicrl.runtimes.mpi_job DIR
 
-Every rank loads ``DIR/job.pkl``, writes its pid to ``DIR/rank<r>.pid`` (so that the app
-can name a rank that dies) and runs the driver's learners; rank 0 writes the outcome to
+Every rank writes its pid to ``DIR/rank<r>.pid`` and waits until the app has opened a
+pidfd on it (``DIR/rank<r>.watched``), so that the app sees which rank dies first even
+when one dies at once: MPICH then kills the others within milliseconds. It then loads
+``DIR/job.pkl`` and runs the driver's learners; rank 0 writes the outcome to
 ``DIR/result.pkl``. A rank that raises writes its error to ``DIR/rank<r>.error`` (and
 stderr) and aborts every rank. If the app that started the ranks is gone, rank 0
 removes DIR instead.
@@ -15,6 +17,7 @@ import os
 import pickle
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from mpi4py import MPI
@@ -28,7 +31,7 @@ def main(job_dir: str) -> None:
     directory = Path(job_dir)
     comm = MPI.COMM_WORLD
     rank = comm.Get_rank()
-    (directory / f"rank{rank}.pid").write_text(str(os.getpid()))
+    _announce(directory, rank)
     runtime, job = pickle.loads((directory / "job.pkl").read_bytes())
     try:
         _, outcome = run_learners(runtime, job)
@@ -49,6 +52,26 @@ def main(job_dir: str) -> None:
     else:  # nobody will read it: leave nothing behind
         shutil.rmtree(directory, ignore_errors=True)
     app.close()
+
+
+WATCH_WAIT_S = 30.0  # past this the rank trains unwatched rather than not at all
+
+
+def _announce(directory: Path, rank: int) -> None:
+    """Write this rank's pid (atomically: the app must never read half of it) and wait
+    for the app to watch it, or for the app to be gone."""
+    temporary = directory / f"rank{rank}.pid.part"
+    temporary.write_text(str(os.getpid()))
+    temporary.rename(directory / f"rank{rank}.pid")
+    app = ProcessWatch(int(os.environ.get(APP_PID_VARIABLE, os.getppid())))
+    deadline = time.monotonic() + WATCH_WAIT_S
+    try:
+        while not (directory / f"rank{rank}.watched").exists():
+            if not app.alive() or time.monotonic() > deadline:
+                return
+            time.sleep(0.002)
+    finally:
+        app.close()
 
 
 if __name__ == "__main__":

@@ -100,6 +100,18 @@ class KilledEnv(TicTacToeEnv):
         return super().step(actions)
 
 
+class KilledOnLoadEnv(TicTacToeEnv):
+    """SIGKILLs MPI rank 1 as it unpickles the job, milliseconds after it started: MPICH
+    kills rank 0 a moment later, and the app must still see rank 1 die first."""
+
+    def __setstate__(self, state):
+        from mpi4py import MPI
+
+        if MPI.COMM_WORLD.Get_rank() == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        self.__dict__.update(state)
+
+
 @pytest.mark.parametrize(
     ("env_class", "message"),
     [
@@ -108,6 +120,10 @@ class KilledEnv(TicTacToeEnv):
         # rank ended first and says so when the banner names another
         (
             KilledEnv,
+            r"rank 1 \(pid [0-9]+\) died(: killed by signal 9 \(SIGKILL\)| first; mpiexec)",
+        ),
+        (
+            KilledOnLoadEnv,
             r"rank 1 \(pid [0-9]+\) died(: killed by signal 9 \(SIGKILL\)| first; mpiexec)",
         ),
     ],
