@@ -10,7 +10,8 @@ large share of a fused Q-learning step.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from dist_classicrl.jit import njit
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -33,12 +33,12 @@ them, with float32 maxima and unsigned state codes, at 1.15x / 1.02x
 from __future__ import annotations
 
 import numpy as np
-from numba import literally, njit
 
 from dist_classicrl.algorithms.rules import EXPECTED_SARSA, SARSA, expected_value
 from dist_classicrl.envs import tabular as _tab
 from dist_classicrl.envs import tictactoe as _ttt
 from dist_classicrl.envs.tictactoe import _EMPTY_CELLS
+from dist_classicrl.jit import literally, njit
 from dist_classicrl.rng import randint, uniform
 
 #: The start of a max over float32 table values: comparing in float32 spares a conversion

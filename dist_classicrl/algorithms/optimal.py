@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from numba import njit
 
 from dist_classicrl.algorithms import fused
 from dist_classicrl.algorithms.base import BaseAlgorithm
@@ -18,6 +17,7 @@ from dist_classicrl.algorithms.rules import EXPECTED_SARSA, SARSA, expected_valu
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.envs.tabular import TabularEnv
 from dist_classicrl.envs.tictactoe import TicTacToeEnv
+from dist_classicrl.jit import njit
 from dist_classicrl.rng import AGENT_STREAM, make_state, randint, uniform
 from dist_classicrl.stats import TrainingStatistics
 

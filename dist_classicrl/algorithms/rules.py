@@ -14,9 +14,8 @@ so the Q-learning path costs what it cost before rules existed.
 
 from __future__ import annotations
 
-from numba import njit
-
 from dist_classicrl.errors import ConfigError
+from dist_classicrl.jit import njit
 
 #: Rule names, in the order of their kernel codes.
 RULES = ("q_learning", "sarsa", "expected_sarsa")

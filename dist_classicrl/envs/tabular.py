@@ -25,11 +25,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
 from numpy.typing import ArrayLike
 
 from dist_classicrl.envs.base import DistClassicRLEnv, StepResult
 from dist_classicrl.envs.tabular_model import TabularModel, finite_horizon_return, optimality_gap
+from dist_classicrl.jit import njit
 from dist_classicrl.policies import greedy_actions
 from dist_classicrl.rng import ENV_STREAM, make_state, uniform
 

@@ -58,10 +58,10 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from dist_classicrl.envs.base import DistClassicRLEnv, StepResult
 from dist_classicrl.errors import ConfigError
+from dist_classicrl.jit import njit
 from dist_classicrl.rng import ENV_STREAM, make_state, randint, uniform
 
 N_CELLS = 9

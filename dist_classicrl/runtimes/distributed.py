@@ -70,11 +70,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from dist_classicrl.algorithms.base import BaseAlgorithm
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.errors import ConfigError, check_positive_int, needs_extra
+from dist_classicrl.jit import njit
 from dist_classicrl.runtimes.base import Outcome
 from dist_classicrl.runtimes.capacity import check_memory, check_process_count
 from dist_classicrl.runtimes.driver import (

@@ -12,7 +12,8 @@ target (measured: Taxi optimality gaps up to 390%).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from dist_classicrl.jit import njit
 
 
 @njit(cache=True)
