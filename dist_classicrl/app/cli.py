@@ -10,6 +10,7 @@ saves); before and after it, a signal ends the command at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -22,9 +23,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from dist_classicrl.app.compose_once import composed_once
+from dist_classicrl.app.figures import FigureDrawer
 from dist_classicrl.app.job import JobFilesError, run_job, summary_text
 from dist_classicrl.app.objective import objective_of, sweeper_direction, value_for_sweeper
-from dist_classicrl.app.preflight import preflight
+from dist_classicrl.app.preflight import preflight, runs_one_job
 from dist_classicrl.app.sweep import summarize
 from dist_classicrl.errors import ConfigError
 from dist_classicrl.runtimes.driver import note_early_signal, pending_early_signal
@@ -36,9 +39,10 @@ def hydra_app(cfg: DictConfig) -> float | None:
     out_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = list(hydra_cfg.overrides.task)
     try:
-        # a sweep's jobs draw their figures in this process: it imports matplotlib once
-        apart = hydra_cfg.mode != RunMode.MULTIRUN
-        metrics = run_job(cfg, out_dir, dict(hydra_cfg.runtime.choices), overrides, apart)
+        # a one-job command's figures are drawn by the helper `main` started; a sweep's
+        # jobs draw theirs in this process, which imports matplotlib once
+        drawer = _drawer[0] if _drawer and hydra_cfg.mode != RunMode.MULTIRUN else None
+        metrics = run_job(cfg, out_dir, dict(hydra_cfg.runtime.choices), overrides, drawer)
     except JobFilesError as exc:
         raise JobEnded(1, str(exc)) from None
     except Exception as exc:
@@ -83,6 +87,8 @@ def _for_sweeper(metrics: dict, cfg: DictConfig, hydra_cfg: Any) -> float:
     return value_for_sweeper(objective, sweeper_direction(hydra_cfg.get("sweeper")))
 
 
+#: The figures' helper of a one-job command (`main` starts it first thing).
+_drawer: list[FigureDrawer] = []
 #: Sweep jobs that failed in this process (the basic launcher runs them here).
 _failed_jobs: list[str] = []
 #: The sweep directory of a sweep stopped by a signal (its summary is still written).
@@ -150,6 +156,20 @@ def main() -> None:
     """Check the command line, then run Hydra (`dist_classicrl.run.main` calls this)."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _stop_now)
+    one_job = runs_one_job(sys.argv[1:])
+    if one_job and _mpi_rank() == 0:
+        # the helper imports matplotlib while the config is composed and the job trains
+        _drawer.append(FigureDrawer())
+    try:
+        with composed_once() if one_job else contextlib.nullcontext():
+            _checked_and_run()
+    finally:
+        _ignore_signals()  # the command is ending: a Ctrl+C now must not interrupt this
+        while _drawer:
+            _drawer.pop().close()
+
+
+def _checked_and_run() -> None:
     try:
         preflight(sys.argv[1:])
     except ConfigError as exc:

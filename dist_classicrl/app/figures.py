@@ -1,12 +1,15 @@
 """A job's figures (``learning_curve.png``, ``policy.png``), drawn in a helper process.
 
-Importing matplotlib takes about a third of a second, more than the default job spends
-training. So a job forks a helper as soon as its env is built: the helper imports
-matplotlib on the other core while the job loads its kernels and trains, then draws each
-figure the job sends it into the temporary file the job names, and the job renames it
-with its other files (`app.job`). The helper holds a copy of the env (the fork's), which
-`plot_policy` reads for the picture's map (FrozenLake's holes, the binned grid); it never
-steps it.
+Importing matplotlib takes about half a second, more than the default job spends
+training. So a one-job command forks the helper first thing, before the config is even
+composed (`app.cli`): the helper imports matplotlib on the other core while the job
+composes its config, loads its kernels and trains, then draws the figures the job sends
+it into the temporary files the job names, each figure in a process of its own (a fork
+of the helper: two figures take the time of one), and the job renames them with its
+other files (`app.job`). The job sends its env as soon as it is built (`use_env`, a
+pickle), which `plot_policy` reads for the picture's map (FrozenLake's holes, the binned
+grid); the helper never steps it. An env that does not pickle is drawn in the job's own
+process.
 
 The helper dies with the job (``PR_SET_PDEATHSIG``, so a SIGKILLed job leaves no helper),
 ignores SIGINT and SIGTERM (the job decides how to stop, and a stopped job still writes
@@ -19,8 +22,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,8 +50,8 @@ class FigureError(Exception):
     """A figure could not be drawn (the helper's error, or its death)."""
 
 
-def draw_figure(name: str, path: Path, env: DistClassicRLEnv, **kwargs: Any) -> None:
-    """Draw one figure into `path` and flush it to disk."""
+def draw_figure(name: str, path: Path, env: DistClassicRLEnv | None, **kwargs: Any) -> None:
+    """Draw one figure into `path` and flush it to disk (`env`: the policy's env)."""
     if name == "learning_curve":
         from dist_classicrl.app.report import plot_learning_curve
 
@@ -54,6 +59,8 @@ def draw_figure(name: str, path: Path, env: DistClassicRLEnv, **kwargs: Any) -> 
     else:
         from dist_classicrl.app.policy_plot import plot_policy
 
+        if env is None:
+            raise FigureError("the policy's env was not given (FigureDrawer.use_env)")
         plot_policy(env=env, path=path, **kwargs)
     with open(path, "rb") as f:
         os.fsync(f.fileno())
@@ -70,12 +77,14 @@ class FigureDrawer:
     """The helper process of one job (module docstring); a context manager that always
     ends it."""
 
-    def __init__(self, env: DistClassicRLEnv, apart: bool = True) -> None:
-        """`apart`: draw in a helper process (False: in this one, as a sweep's jobs do:
-        the first imports matplotlib, the others find it imported)."""
+    def __init__(self, env: DistClassicRLEnv | None = None, apart: bool = True) -> None:
+        """`env`: the job's env, if it is built already (else `use_env` gives it).
+        `apart`: draw in a helper process (False: in this one, as a sweep's jobs do: the
+        first imports matplotlib, the others find it imported)."""
         self.env = env
         self._proc: Any = None
         self._conn: Any = None
+        self._sending: threading.Thread | None = None  # the env, on its way to the helper
         if not apart or not _fork_is_safe():
             return
         ctx = mp.get_context("fork")
@@ -105,6 +114,38 @@ class FigureDrawer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def use_env(self, env: DistClassicRLEnv) -> None:
+        """The env the policy pictures read; the helper gets a pickled copy now, while
+        the job trains. An env that does not pickle is drawn in this process."""
+        if env is self.env:
+            return
+        self.env = env
+        if self._proc is None:
+            return
+        try:
+            message = pickle.dumps(("env", env))
+        except Exception:  # a Gymnasium env holding a handle, a lambda, a lock
+            self.close()
+            return
+        # From a thread: a pickle larger than the pipe's buffer (TicTacToe's is 1.7 MB)
+        # waits until the helper reads it, once matplotlib is imported; the job trains.
+        self._sending = threading.Thread(
+            target=self._send, args=(message,), name="dist_classicrl-figures-env", daemon=True
+        )
+        self._sending.start()
+
+    def _send(self, message: bytes) -> None:
+        try:
+            self._conn.send_bytes(message)
+        except OSError:  # the helper is gone: `draw`'s wait reports how it ended
+            pass
+
+    def _sent(self) -> None:
+        """Wait until the env is with the helper (or the helper is gone)."""
+        if self._sending is not None:
+            self._sending.join()
+            self._sending = None
+
     def draw(self, figures: list[Figure]) -> Callable[[], None]:
         """Start drawing `figures`; returns the function that waits until they are on
         disk and raises `FigureError` (or the `OSError` of a full disk) if one is not."""
@@ -112,8 +153,9 @@ class FigureDrawer:
             for name, path, kwargs in figures:
                 draw_figure(name, path, self.env, **kwargs)
             return lambda: None
+        self._sent()
         try:
-            self._conn.send(figures)
+            self._conn.send(("draw", figures))
         except OSError:  # the helper is gone (a broken pipe): `wait` reports how it ended
             pass
         answer: list[BaseException | None] = []  # the helper's, once received
@@ -135,6 +177,7 @@ class FigureDrawer:
         """Tell the helper to end (it ends when the pipe closes) and reap it."""
         if self._proc is None:
             return
+        self._sent()
         self._conn.close()
         self._proc.join(timeout=EXIT_WAIT_S)
         if self._proc.exitcode is None:
@@ -143,10 +186,10 @@ class FigureDrawer:
         self._proc = None
 
 
-def _serve(conn: Any, job_end: Any, env: DistClassicRLEnv, parent: int) -> None:
-    """The helper's whole life: import matplotlib, then draw what the job asks until it
-    closes the pipe (`job_end`, the job's end, inherited through the fork, is closed
-    here first: while a copy is open the pipe never ends)."""
+def _serve(conn: Any, job_end: Any, env: DistClassicRLEnv | None, parent: int) -> None:
+    """The helper's whole life: import matplotlib, then take the env and draw what the
+    job asks until it closes the pipe (`job_end`, the job's end, inherited through the
+    fork, is closed here first: while a copy is open the pipe never ends)."""
     job_end.close()
     die_with_parent()
     name_process(PROCESS_NAME)
@@ -163,22 +206,65 @@ def _serve(conn: Any, job_end: Any, env: DistClassicRLEnv, parent: int) -> None:
             imported = exc
         while True:
             try:
-                figures = conn.recv()
+                kind, payload = conn.recv()
             except EOFError:
                 return
-            conn.send(_draw_all(figures, env, imported))
+            if kind == "env":
+                env = payload
+            else:
+                conn.send(_draw_all(payload, env, imported))
     finally:
         os._exit(0)  # not the job's atexit handlers, inherited through the fork
 
 
-def _draw_all(figures: list[Figure], env: DistClassicRLEnv, imported: BaseException | None):
-    """None when every figure is on disk; else the exception to raise in the job, as one
-    that pickles (an `OSError` keeps its errno and message for the job's report)."""
+def _draw_all(
+    figures: list[Figure], env: DistClassicRLEnv | None, imported: BaseException | None
+) -> BaseException | None:
+    """Draw `figures` at once, each after the first in a fork of this process (on the
+    other core). None when every figure is on disk; else the exception to raise in the
+    job, as one that pickles (an `OSError` keeps its errno and message for the report)."""
+    if imported is not None:
+        return FigureError(f"{type(imported).__name__}: {imported}")
+    forks: list[tuple[int | None, int | None, Figure]] = []
+    for figure in figures[1:]:
+        read_end, write_end = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:  # no process to spare: draw it here, after the first
+            os.close(read_end)
+            os.close(write_end)
+            forks.append((None, None, figure))
+            continue
+        if pid == 0:  # the fork: draw one figure, say how it went, leave at once
+            try:
+                os.close(read_end)
+                die_with_parent()
+                with os.fdopen(write_end, "wb") as out:
+                    pickle.dump(_draw_one(figure, env), out)
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        forks.append((pid, read_end, figure))
+    errors = [_draw_one(figures[0], env)] if figures else []
+    for child, answer_fd, figure in forks:
+        if child is None or answer_fd is None:
+            errors.append(_draw_one(figure, env))
+            continue
+        with os.fdopen(answer_fd, "rb") as answer:
+            data = answer.read()
+        _, status = os.waitpid(child, 0)
+        if data:
+            errors.append(pickle.loads(data))
+        else:
+            how = describe_exit(os.waitstatus_to_exitcode(status))
+            errors.append(FigureError(f"the process drawing {figure[1].name} died: {how}"))
+    return next((e for e in errors if e is not None), None)
+
+
+def _draw_one(figure: Figure, env: DistClassicRLEnv | None) -> BaseException | None:
+    name, path, kwargs = figure
     try:
-        if imported is not None:
-            raise imported
-        for name, path, kwargs in figures:
-            draw_figure(name, path, env, **kwargs)
+        draw_figure(name, path, env, **kwargs)
     except OSError as exc:
         return OSError(exc.errno, exc.strerror or str(exc))
     except BaseException as exc:

@@ -187,11 +187,12 @@ def run_job(
     out_dir: Path,
     choices: dict[str, str],
     overrides: list[str] | None = None,
-    draw_apart: bool = True,
+    drawer: FigureDrawer | None = None,
 ) -> dict[str, Any]:
     """Train as `cfg` says and write the job's files into `out_dir`; returns the metrics
-    (``status`` ``other-rank`` in an MPI rank that does not write). `draw_apart`: the
-    figures are drawn by a helper process (`app.figures`)."""
+    (``status`` ``other-rank`` in an MPI rank that does not write). `drawer`: the helper
+    process that draws the figures, started by the caller (`app.figures`); without one,
+    they are drawn in this process."""
     completed, saved = _earlier_run(cfg, out_dir)
     if completed is not None:  # resuming a sweep: this job finished before; keep its files
         return {**completed, "skipped": True}
@@ -235,51 +236,51 @@ def run_job(
         resume = checkpoint.load(saved, identity)
     elif cfg.resume and not is_sweep_dir(cfg.resume):
         resume = load_resume(cfg, algorithm, env)
-    # the figures' helper imports matplotlib while the job trains (`app.figures`)
-    with FigureDrawer(env, draw_apart) if writes else contextlib.nullcontext() as drawer:
-        result: TrainResult | None
-        try:
-            if cfg.steps == 0:  # evaluate init_q_table's table in this process, no training
-                result = evaluate_table(runtime, agent.training_job(0))
-            else:  # None: an MPI rank other than 0
-                result = agent.learn(cfg.steps, checkpoint=plan, resume=resume).result
-        except WorkerError as exc:
-            result = exc.result
-            if result is None:
-                raise
-        except checkpoint.WriteError as exc:  # the disk is full: no result can be saved either
-            env.close()
-            raise JobFilesError(
-                f"{exc.strerror}; metrics.json says the job did not report"
-            ) from None
-        except Exception:
-            if writes:
-                metrics["error"] = traceback.format_exc(limit=-3)
-                _write_json(out_dir / "metrics.json", metrics)
+    if drawer is None:
+        drawer = FigureDrawer(apart=False)
+    if writes:  # the helper takes a copy of the env now, while the job trains
+        drawer.use_env(env)
+    result: TrainResult | None
+    try:
+        if cfg.steps == 0:  # evaluate init_q_table's table in this process, no training
+            result = evaluate_table(runtime, agent.training_job(0))
+        else:  # None: an MPI rank other than 0
+            result = agent.learn(cfg.steps, checkpoint=plan, resume=resume).result
+    except WorkerError as exc:
+        result = exc.result
+        if result is None:
             raise
-        finally:
-            env.close()
-        if result is None:  # an MPI rank other than 0: rank 0 writes the job's files
-            return {**metrics, "status": "other-rank"}
-        if plan is not None and plan.path.exists():
-            metrics["checkpoint"] = str(plan.path)
-            if result.status != "completed":  # stopped, or failed: continue from the checkpoint
-                metrics["resume_command"] = resume_command(overrides or [], out_dir)
-        if resume is not None:
-            metrics["resumed_from"] = str(cfg.resume)
-            metrics["resumed_at_step"] = int(resume.manifest["steps_done"])
-        with _signals_deferred() as late:
-            try:
-                _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env, drawer)
-            except (OSError, FigureError) as exc:  # a full disk: nothing half-written is left
-                reason = (exc.strerror if isinstance(exc, OSError) else None) or exc
-                raise JobFilesError(
-                    f"cannot write the job's files in {out_dir}: {reason}; "
-                    "metrics.json still says the job did not report"
-                ) from None
-        if late and result.status != "interrupted":  # the files are complete; stop the sweep
-            metrics["late_signal"] = late[0]
-        return metrics
+    except checkpoint.WriteError as exc:  # the disk is full: no result can be saved either
+        env.close()
+        raise JobFilesError(f"{exc.strerror}; metrics.json says the job did not report") from None
+    except Exception:
+        if writes:
+            metrics["error"] = traceback.format_exc(limit=-3)
+            _write_json(out_dir / "metrics.json", metrics)
+        raise
+    finally:
+        env.close()
+    if result is None:  # an MPI rank other than 0: rank 0 writes the job's files
+        return {**metrics, "status": "other-rank"}
+    if plan is not None and plan.path.exists():
+        metrics["checkpoint"] = str(plan.path)
+        if result.status != "completed":  # stopped, or failed: continue from the checkpoint
+            metrics["resume_command"] = resume_command(overrides or [], out_dir)
+    if resume is not None:
+        metrics["resumed_from"] = str(cfg.resume)
+        metrics["resumed_at_step"] = int(resume.manifest["steps_done"])
+    with _signals_deferred() as late:
+        try:
+            _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env, drawer)
+        except (OSError, FigureError) as exc:  # a full disk: nothing half-written is left
+            reason = (exc.strerror if isinstance(exc, OSError) else None) or exc
+            raise JobFilesError(
+                f"cannot write the job's files in {out_dir}: {reason}; "
+                "metrics.json still says the job did not report"
+            ) from None
+    if late and result.status != "interrupted":  # the files are complete; stop the sweep
+        metrics["late_signal"] = late[0]
+    return metrics
 
 
 def _write_results(cfg, out_dir, metrics, result, algorithm, runtime, env, drawer) -> None:

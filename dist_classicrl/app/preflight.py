@@ -246,6 +246,14 @@ def check_job(overrides: list[str], composed: DictConfig | None = None) -> DictC
     return cfg
 
 
+def runs_one_job(argv: list[str]) -> bool:
+    """Whether `argv` asks for one training job (not a sweep, not one of Hydra's
+    information flags such as ``--help`` or ``--cfg``)."""
+    return not any(
+        a in ("-m", "--multirun") or a.split("=", 1)[0] in _HYDRA_INFO_FLAGS for a in argv
+    )
+
+
 def preflight(argv: list[str]) -> None:
     """Check every job that `argv` would run; raises `ConfigError` with one line."""
     if any(a.split("=", 1)[0] in _HYDRA_INFO_FLAGS for a in argv):

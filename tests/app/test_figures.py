@@ -139,3 +139,44 @@ def test_a_killed_job_leaves_no_helper(tmp_path):
     finally:
         job.kill()
         job.wait(timeout=30)
+
+
+def test_a_drawer_started_before_the_env_draws_once_given_it(tmp_path, frozenlake):
+    """A one-job command starts the helper first thing (`app.cli`) and sends the env
+    when the job has built it."""
+    with FigureDrawer() as drawer:
+        helper = _one_helper()
+        drawer.use_env(frozenlake)
+        drawer.draw(_figures(tmp_path))()
+        assert alive({helper})  # drawn by the helper (and its fork), not here
+    assert_not_blank(tmp_path / "curve.png")
+    assert_not_blank(tmp_path / "policy.png")
+    assert not alive({helper})
+
+
+class _Unpicklable:
+    """An env attribute that does not pickle (a handle, a lock, a lambda)."""
+
+    def __reduce__(self):
+        raise TypeError("cannot pickle this env")
+
+
+def test_an_env_that_does_not_pickle_is_drawn_in_this_process(tmp_path, frozenlake):
+    frozenlake.handle = _Unpicklable()
+    with FigureDrawer() as drawer:
+        helper = _one_helper()
+        drawer.use_env(frozenlake)
+        assert not alive({helper})  # ended at once: this process draws
+        drawer.draw(_figures(tmp_path))()
+    assert_not_blank(tmp_path / "policy.png")
+
+
+def test_each_figure_is_drawn_and_a_failed_one_is_reported(tmp_path, frozenlake):
+    """The second figure is drawn in a fork of the helper: its error comes back too."""
+    good, bad = _figures(tmp_path)
+    bad = (bad[0], tmp_path / "missing" / "policy.png", bad[2])
+    with FigureDrawer(frozenlake) as drawer:
+        with pytest.raises(OSError) as caught:
+            drawer.draw([good, bad])()
+        assert caught.value.errno == errno.ENOENT
+    assert_not_blank(tmp_path / "curve.png")
