@@ -224,6 +224,11 @@ class BaseAlgorithm(ABC):
         """Compile (or load) the variant's kernels before training is timed. No-op for
         variants that compile nothing."""
 
+    def warm_up_fused(self, env: Any) -> bool:
+        """Compile (or load) only the fused kernel for `env`; False if there is none (the
+        default): the runtime then warms up everything (`warm_up`)."""
+        return False
+
     def fused_trainer(self, env: Any) -> Any:
         """A ``run(n_steps, stats)`` that chooses, steps `env` and learns in one compiled
         loop, or None (the runtime then runs the batch loop). None by default."""

@@ -240,8 +240,9 @@ def _train_tictactoe(kind, args):
             q[s, a] += learning_rate * (targets[i] - q[s, a])
             if count_visits:  # the parallel runtime's merge needs update counts
                 visits[s, a] += 1
-        if sarsa:
-            actions[:] = next_actions
+        if sarsa:  # an element loop: a slice assignment compiles its error message (2 s)
+            for i in range(actions.shape[0]):
+                actions[i] = next_actions[i]
         done_steps += take
 
 
@@ -365,8 +366,9 @@ def train_tabular(
             q[s, a] += learning_rate * (targets[i] - q[s, a])
             if count_visits:  # the parallel runtime's merge needs update counts
                 visits[s, a] += 1
-        if sarsa:
-            actions[:] = next_actions
+        if sarsa:  # an element loop: a slice assignment compiles its error message (2 s)
+            for i in range(actions.shape[0]):
+                actions[i] = next_actions[i]
         done_steps += take
 
 

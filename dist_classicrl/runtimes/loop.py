@@ -49,7 +49,11 @@ class TrainingLoop:
         self._next_actions: np.ndarray | None = None
 
     def warm_up(self) -> None:
-        """Compile (or load) the env's and the algorithm's kernels on throwaway copies."""
+        """Compile (or load) the kernels this loop runs, on throwaway copies: the fused
+        kernel alone when it will run (`start`), else the env's and the algorithm's."""
+        if self._use_fused and not self.algorithm.replay.enabled:
+            if self.algorithm.warm_up_fused(self.env):
+                return
         self.env.warm_up()
         self.algorithm.warm_up(self.env)
 
