@@ -397,11 +397,14 @@ def _draw_taxi_map(ax: Axes, passenger: int, destination: int) -> None:
 
 
 def _tictactoe_figure(q: np.ndarray) -> Figure:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 5.5), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5.5))
+    # fixed margins: every job draws this, and a constrained layout doubles its time
+    fig.subplots_adjust(left=0.02, right=0.86, bottom=0.1, top=0.86, wspace=0.08)
     image = _tictactoe_board(axes[0], q, OPENING, "empty board, the agent to move")
     _tictactoe_board(axes[1], q, AFTER_CENTRE_OPENING, "the opponent opened in the centre")
-    fig.colorbar(image, ax=axes, label="Q(s, cell)", shrink=0.7)
-    fig.text(0.5, 0.01, "X the agent (this table), O the opponent; outlined: the preferred move")
+    fig.colorbar(image, cax=fig.add_axes((0.88, 0.2, 0.02, 0.56)), label="Q(s, cell)")
+    note = "X the agent (this table), O the opponent; outlined: the preferred move"
+    fig.text(0.5, 0.02, note, ha="center")
     return fig
 
 

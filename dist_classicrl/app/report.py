@@ -110,7 +110,8 @@ def plot_learning_curve(
     bottom.set_xlabel("env steps learned")
     bottom.grid(alpha=0.3)
     fig.suptitle(title)
-    fig.tight_layout()
+    # fixed margins: every job draws this, and tight_layout takes 40% of its time
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.08, top=0.93, hspace=0.07)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
