@@ -11,6 +11,13 @@ that both paths give bit-identical Q-tables for the same seeds. Per vector step:
    before the batch (nothing has been updated yet);
 3. the updates are applied in batch order (the documented batch semantics).
 
+Under Q-learning and Expected SARSA the TicTacToe kernel runs 1 and 2 copy by copy (a
+copy chooses, then steps): no update happens before 3, and the agent's and the env's
+random streams are separate, so every choice reads the same table and each stream draws
+in the same order as in two loops, while the CPU overlaps the two streams' dependency
+chains (measured in one process against the two-loop kernel: 1.18x at 64 envs, median of
+9 pairs; the tabular kernel showed no gain and keeps two loops).
+
 Under SARSA (``rule`` code, `algorithms.rules`) step 1 happens only once per trainer:
 after step 2 every copy draws the action it executes next, which is also the ``a'`` of
 its target, and a truncated copy draws one more for its true next state after the whole
@@ -27,7 +34,9 @@ TicTacToe kernel therefore reads the game's tables as module constants (`envs.ti
 and its hot helpers take at most one array. With ten atomic operations per step it ran
 at 0.44x / 0.39x (1 / 64 envs) the speed of a hand-written TicTacToe-only kernel; without
 them, with float32 maxima and unsigned state codes, at 1.15x / 1.02x
-(``python -m benchmarks.reference_tictactoe``, issue 18).
+(``python -m benchmarks.reference_tictactoe``, issue 18, 2026-12-04); on the AMD EPYC of
+2026-12-07 the same code read 1.0x / 0.82x, and with 1 and 2 run copy by copy
+0.90-1.0x / 0.83-0.99x (six runs).
 """
 
 from __future__ import annotations
@@ -182,26 +191,38 @@ def _train_tictactoe(kind, args):
     n = codes.shape[0]
     sarsa = rule == SARSA
     swap, best_cells, n_best = opponent_tables
+    if not sarsa:
+        carried[0] = False  # nothing is carried between calls under the other rules
     done_steps = 0
     while done_steps < n_steps:
         take = min(n, n_steps - done_steps)
-        if not (sarsa and carried[0]):
-            for i in range(n):  # 1. choose, looping over the empty cells only
-                s = np.uint64(codes[i])  # unsigned: see `_ttt._play_vs_random`
-                n_legal = 9 - counts[i]
-                if uniform(agent_rng) < epsilon:
-                    actions[i] = _EMPTY_CELLS[s, randint(agent_rng, n_legal)]
-                else:
-                    best, best_value = 0, _MINUS_INF
-                    for j in range(n_legal):  # cells ascending: ties keep the lowest
-                        a = _EMPTY_CELLS[s, j]
-                        if q[s, a] > best_value:
-                            best, best_value = a, q[s, a]
-                    actions[i] = best
-            carried[0] = sarsa
+        # 1. choose. Under Q-learning each copy chooses just before it steps (in 2.): the
+        # agent's and the env's draws then alternate, two dependency chains the CPU runs
+        # side by side, where a loop of each ran one chain at a time (0.82x -> 0.99x of
+        # the reference at 64 envs); each stream's order, and the pre-batch table every
+        # choice reads, are unchanged. SARSA draws its first actions here, then in 2.
+        choose_in_step = not sarsa
+        if sarsa and not carried[0]:
+            for i in range(n):
+                actions[i] = _choose_tictactoe(
+                    q, np.uint64(codes[i]), 9 - counts[i], epsilon, agent_rng
+                )
+            carried[0] = True
         for i in range(n):  # 2. step, target from the pre-batch table, auto-reset
             s = codes[i]
             states[i] = s
+            if choose_in_step:  # looping over the empty cells only
+                u = np.uint64(s)  # unsigned: see `_ttt._play_vs_random`
+                n_legal = 9 - counts[i]
+                if uniform(agent_rng) < epsilon:
+                    actions[i] = _EMPTY_CELLS[u, randint(agent_rng, n_legal)]
+                else:
+                    best, best_value = 0, _MINUS_INF
+                    for j in range(n_legal):  # cells ascending: ties keep the lowest
+                        a = _EMPTY_CELLS[u, j]
+                        if q[u, a] > best_value:
+                            best, best_value = a, q[u, a]
+                    actions[i] = best
             if kind == _ttt.RANDOM:  # pruned at compile time: `kind` is a literal
                 s2, count, reward, done = _ttt._play_vs_random(s, counts[i], actions[i], env_rng)
             else:
