@@ -31,22 +31,44 @@ def make_state(seed: int | None, stream: int) -> np.ndarray:
 
 
 @njit(cache=True, inline="always")
-def next_u64(state: np.ndarray) -> np.uint64:
-    z = state[0] + _GOLDEN
-    state[0] = z
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
+def split(x: np.uint64) -> tuple[np.uint64, np.uint64]:
+    """One SplitMix64 step on a state held in a local variable: ``(next state, 64 random
+    bits)``. A compiled loop keeps such a state in a register, where a ``uint64[1]``
+    array's goes through memory at every draw (a store and a load in the draws' chain)."""
+    x = x + _GOLDEN
+    z = (x ^ (x >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
+    return x, z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, inline="always")
+def unit(bits: np.uint64) -> float:
+    """A float in [0, 1) from the top 53 of 64 random bits."""
+    # via int64: a signed conversion is one instruction, an unsigned one is several
+    return float(np.int64(bits >> np.uint64(11))) * _TO_UNIT
+
+
+@njit(cache=True, inline="always")
+def below(bits: np.uint64, n: int) -> int:
+    """An int in [0, n) for small n from 64 random bits (Lemire's multiply-shift on the
+    top 32)."""
+    return int(((bits >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
+
+
+@njit(cache=True, inline="always")
+def next_u64(state: np.ndarray) -> np.uint64:
+    x, bits = split(state[0])
+    state[0] = x
+    return bits
 
 
 @njit(cache=True, inline="always")
 def uniform(state: np.ndarray) -> float:
     """A float in [0, 1) with 53 random bits."""
-    # via int64: a signed conversion is one instruction, an unsigned one is several
-    return float(np.int64(next_u64(state) >> np.uint64(11))) * _TO_UNIT
+    return unit(next_u64(state))
 
 
 @njit(cache=True, inline="always")
 def randint(state: np.ndarray, n: int) -> int:
-    """An int in [0, n) for small n (Lemire's multiply-shift on the top 32 bits)."""
-    return int(((next_u64(state) >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
+    """An int in [0, n) for small n."""
+    return below(next_u64(state), n)

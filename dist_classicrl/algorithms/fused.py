@@ -48,7 +48,7 @@ from dist_classicrl.envs import tabular as _tab
 from dist_classicrl.envs import tictactoe as _ttt
 from dist_classicrl.envs.tictactoe import _EMPTY_CELLS
 from dist_classicrl.jit import literally, njit
-from dist_classicrl.rng import randint, uniform
+from dist_classicrl.rng import below, randint, split, uniform, unit
 
 #: The start of a max over float32 table values: comparing in float32 spares a conversion
 #: per value and gives the same maxima (float32 values compare the same in float64).
@@ -193,20 +193,27 @@ def _train_tictactoe(kind, args):
     swap, best_cells, n_best = opponent_tables
     if not sarsa:
         carried[0] = False  # nothing is carried between calls under the other rules
+    # The two RNG states live in locals (registers) for the whole call and go back to
+    # their arrays at the end, and around the helpers that draw from the arrays (SARSA's
+    # choices, the other opponents): each draw is then an add in a register, not a
+    # store and a load in the draws' dependency chain.
+    ax, ex = agent_rng[0], env_rng[0]
     done_steps = 0
     while done_steps < n_steps:
         take = min(n, n_steps - done_steps)
         # 1. choose. Under Q-learning each copy chooses just before it steps (in 2.): the
         # agent's and the env's draws then alternate, two dependency chains the CPU runs
-        # side by side, where a loop of each ran one chain at a time (0.82x -> 0.99x of
-        # the reference at 64 envs); each stream's order, and the pre-batch table every
-        # choice reads, are unchanged. SARSA draws its first actions here, then in 2.
+        # side by side, where a loop of each ran one chain at a time; each stream's
+        # order, and the pre-batch table every choice reads, are unchanged. SARSA draws
+        # its first actions here, then in 2.
         choose_in_step = not sarsa
         if sarsa and not carried[0]:
+            agent_rng[0] = ax
             for i in range(n):
                 actions[i] = _choose_tictactoe(
                     q, np.uint64(codes[i]), 9 - counts[i], epsilon, agent_rng
                 )
+            ax = agent_rng[0]
             carried[0] = True
         for i in range(n):  # 2. step, target from the pre-batch table, auto-reset
             s = codes[i]
@@ -214,8 +221,10 @@ def _train_tictactoe(kind, args):
             if choose_in_step:  # looping over the empty cells only
                 u = np.uint64(s)  # unsigned: see `_ttt._play_vs_random`
                 n_legal = 9 - counts[i]
-                if uniform(agent_rng) < epsilon:
-                    actions[i] = _EMPTY_CELLS[u, randint(agent_rng, n_legal)]
+                ax, bits = split(ax)
+                if unit(bits) < epsilon:
+                    ax, bits = split(ax)
+                    actions[i] = _EMPTY_CELLS[u, below(bits, n_legal)]
                 else:
                     best, best_value = 0, _MINUS_INF
                     for j in range(n_legal):  # cells ascending: ties keep the lowest
@@ -224,8 +233,9 @@ def _train_tictactoe(kind, args):
                             best, best_value = a, q[u, a]
                     actions[i] = best
             if kind == _ttt.RANDOM:  # pruned at compile time: `kind` is a literal
-                s2, count, reward, done = _ttt._play_vs_random(s, counts[i], actions[i], env_rng)
+                s2, count, reward, done, ex = _ttt._play_vs_random(s, counts[i], actions[i], ex)
             else:
+                env_rng[0] = ex
                 s2, count, reward, done = _ttt._play(
                     s,
                     counts[i],
@@ -238,10 +248,13 @@ def _train_tictactoe(kind, args):
                     q,
                     epsilon,
                 )
+                ex = env_rng[0]
             boot = 0.0
             if not done:
                 if sarsa:  # a' = the action executed next (no truncation in this game)
+                    agent_rng[0] = ax
                     next_actions[i] = _choose_tictactoe(q, s2, 9 - count, epsilon, agent_rng)
+                    ax = agent_rng[0]
                     boot = q[s2, next_actions[i]]
                 else:
                     boot = _tictactoe_value(q, s2, 9 - count, rule, epsilon)
@@ -250,11 +263,15 @@ def _train_tictactoe(kind, args):
                 _record(i, reward, done, running_return, running_length, totals)
             if done:
                 if kind == _ttt.RANDOM:
-                    s2, count = _ttt._start_vs_random(env_rng)
+                    s2, count, ex = _ttt._start_vs_random(ex)
                 else:
+                    env_rng[0] = ex
                     s2, count = _ttt._start(env_rng, kind, swap, best_cells, n_best, q, epsilon)
+                    ex = env_rng[0]
                 if sarsa:  # the new episode's first action
+                    agent_rng[0] = ax
                     next_actions[i] = _choose_tictactoe(q, s2, 9 - count, epsilon, agent_rng)
+                    ax = agent_rng[0]
             codes[i], counts[i] = s2, count
         for i in range(take):  # 3. learn, in batch order
             s, a = states[i], actions[i]
@@ -265,6 +282,7 @@ def _train_tictactoe(kind, args):
             for i in range(actions.shape[0]):
                 actions[i] = next_actions[i]
         done_steps += take
+    agent_rng[0], env_rng[0] = ax, ex
 
 
 @njit(cache=True)

@@ -62,7 +62,7 @@ import numpy as np
 from dist_classicrl.envs.base import DistClassicRLEnv, StepResult
 from dist_classicrl.errors import ConfigError
 from dist_classicrl.jit import njit
-from dist_classicrl.rng import ENV_STREAM, make_state, randint, uniform
+from dist_classicrl.rng import ENV_STREAM, below, make_state, randint, split, uniform, unit
 
 N_CELLS = 9
 N_STATES = 3**N_CELLS
@@ -202,11 +202,14 @@ def _opponent_cell(code, count, rng, kind, swap, best_cells, n_best, q, epsilon)
 
 
 @njit(cache=True, inline="always")
-def _start_vs_random(rng):
-    """A new episode: ``(code, count)``; the opponent starts with probability 1/2."""
-    if uniform(rng) < 0.5:
-        return 2 * POW3[randint(rng, 9)], 1  # = empty cell k of 0: the same draw as `_start`
-    return 0, 0
+def _start_vs_random(x):
+    """A new episode: ``(code, count, x)``; the opponent starts with probability 1/2. `x`
+    is the env's RNG state as a local (`rng.split`), returned advanced."""
+    x, bits = split(x)
+    if unit(bits) < 0.5:
+        x, bits = split(x)
+        return 2 * POW3[below(bits, 9)], 1, x  # = empty cell k of 0: the draw of `_start`
+    return 0, 0, x
 
 
 @njit(cache=True, inline="always")
@@ -219,8 +222,9 @@ def _start(rng, kind, swap, best_cells, n_best, q, epsilon):
 
 
 @njit(cache=True, inline="always")
-def _play_vs_random(code, count, action, rng):
-    """The agent's `action` and a random reply: ``(code, count, reward, done)``.
+def _play_vs_random(code, count, action, x):
+    """The agent's `action` and a random reply: ``(code, count, reward, done, x)``, `x`
+    the env's RNG state as a local (`rng.split`), returned advanced.
 
     Works on scalars so that compiled callers keep the game state in registers. The
     random opponent has this copy of `_play` of its own: the fused kernel against it
@@ -228,20 +232,21 @@ def _play_vs_random(code, count, action, rng):
     as uint64: they are never negative, and an unsigned index spares Numba's negative-index
     fix-up (three instructions a lookup; ~5% of the fused kernel's time at one env)."""
     if action < 0 or action >= 9 or not (_EMPTY_BITS[np.uint64(code)] >> action) & 1:
-        return code, count, -1.0, True  # illegal: board unchanged, episode lost
+        return code, count, -1.0, True, x  # illegal: board unchanged, episode lost
     code += POW3[action]
     count += 1
     if _WINNER[np.uint64(code)] == 1:
-        return code, count, 1.0, True
+        return code, count, 1.0, True, x
     if count == 9:
-        return code, count, 0.0, True
-    code += 2 * POW3[_EMPTY_CELLS[np.uint64(code), randint(rng, 9 - count)]]
+        return code, count, 0.0, True, x
+    x, bits = split(x)
+    code += 2 * POW3[_EMPTY_CELLS[np.uint64(code), below(bits, 9 - count)]]
     count += 1
     if _WINNER[np.uint64(code)] == 2:
-        return code, count, -1.0, True
+        return code, count, -1.0, True, x
     if count == 9:
-        return code, count, 0.0, True
-    return code, count, 0.0, False
+        return code, count, 0.0, True, x
+    return code, count, 0.0, False, x
 
 
 @njit(cache=True, inline="always")
@@ -311,7 +316,9 @@ def _step_all(
     kind, swap, best_cells, n_best = opponent  # `TicTacToeEnv.opponent_args`
     for i in range(codes.shape[0]):
         if kind == RANDOM:  # the random opponent's own step, as in the fused kernel
-            code, count, r, done = _play_vs_random(codes[i], counts[i], actions[i], rng)
+            x = rng[0]
+            code, count, r, done, x = _play_vs_random(codes[i], counts[i], actions[i], x)
+            rng[0] = x
         else:
             code, count, r, done = _play(
                 codes[i],
@@ -330,7 +337,7 @@ def _step_all(
         terminated[i] = done
         _write_mask(0 if done else _EMPTY_BITS[code], next_mask[i])
         if done and kind == RANDOM:
-            code, count = _start_vs_random(rng)
+            code, count, rng[0] = _start_vs_random(rng[0])
         elif done:
             code, count = _start(rng, kind, swap, best_cells, n_best, q, epsilon)
         codes[i], counts[i] = code, count
