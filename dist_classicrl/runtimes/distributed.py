@@ -50,7 +50,8 @@ Stopping and failing
     (`lifetime.ProcessWatch`) and stop cleanly if it dies, and a rank that dies or raises
     ends the job as failed with its rank and cause. MPICH's per-node file in /dev/shm and
     mpiexec's topology file in /tmp are unlinked as soon as every rank has opened them
-    (`lifetime.unlink_mpi_files`), so an abort or a killed mpiexec cannot leak them.
+    (`lifetime.unlink_mpi_files`, first thing in each rank's entry point: `mpi_job` and
+    `dist_classicrl.run`), so an abort, a killed rank or a killed mpiexec cannot leak them.
 """
 
 from __future__ import annotations
@@ -87,11 +88,7 @@ from dist_classicrl.runtimes.driver import (
     resolve_sync_every,
     warm_up,
 )
-from dist_classicrl.runtimes.lifetime import (
-    ProcessWatch,
-    describe_exit,
-    unlink_mpi_files,
-)
+from dist_classicrl.runtimes.lifetime import ProcessWatch, describe_exit
 from dist_classicrl.runtimes.loop import TrainingLoop
 from dist_classicrl.runtimes.merge import compile_merge_updates, merge_updates
 from dist_classicrl.runtimes.replay import replay_details
@@ -511,8 +508,6 @@ def run_rank(comm: Any, runtime: DistributedRuntime, session: Session) -> Outcom
 
     job = session.job
     rank, size = comm.Get_rank(), comm.Get_size()
-    if size > 1:
-        unlink_mpi_files(comm)
     carried = session.continuation()  # every rank loads the resumed table
     words = [job.seed or 0, rank, 7, *carried.seed_words()]
     rank_seed = int(np.random.SeedSequence(words).generate_state(1)[0])

@@ -2,7 +2,9 @@
 
     mpiexec -n N python -m mpi4py -m dist_classicrl.runtimes.mpi_job DIR
 
-Every rank writes its pid to ``DIR/rank<r>.pid`` and waits until the app has opened a
+Every rank first unlinks MPI's files for its node (`lifetime.unlink_mpi_files`: a rank
+killed from here on cannot leak ``/dev/shm/mpich_shm_*``), then writes its pid to
+``DIR/rank<r>.pid`` and waits until the app has opened a
 pidfd on it (``DIR/rank<r>.watched``), so that the app sees which rank dies first even
 when one dies at once: MPICH then kills the others within milliseconds. It then loads
 ``DIR/job.pkl`` and runs the driver's learners; rank 0 writes the outcome to
@@ -24,13 +26,15 @@ from mpi4py import MPI
 
 from dist_classicrl.runtimes.distributed import APP_PID_VARIABLE
 from dist_classicrl.runtimes.driver import format_failure, run_learners
-from dist_classicrl.runtimes.lifetime import ProcessWatch
+from dist_classicrl.runtimes.lifetime import ProcessWatch, unlink_mpi_files
 
 
 def main(job_dir: str) -> None:
     directory = Path(job_dir)
     comm = MPI.COMM_WORLD
     rank = comm.Get_rank()
+    if comm.Get_size() > 1:
+        unlink_mpi_files(comm)
     _announce(directory, rank)
     runtime, job = pickle.loads((directory / "job.pkl").read_bytes())
     try:

@@ -129,10 +129,13 @@ class KilledOnLoadEnv(TicTacToeEnv):
     ],
 )
 def test_a_failing_or_killed_rank_ends_every_rank_quickly(env_class, message):
+    shm_before = set(os.listdir("/dev/shm"))
     start = time.monotonic()
     with pytest.raises(WorkerError, match=message):
         train(env_class(4, seed=0), steps=50_000_000, ranks=3, fused=False)
     assert time.monotonic() - start < 60
+    # MPICH's segment was unlinked before any rank could die (mpi_job unlinks it first)
+    assert set(os.listdir("/dev/shm")) - shm_before == set()
 
 
 def test_one_rank_runs_in_process_without_mpiexec():
