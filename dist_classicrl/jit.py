@@ -1,5 +1,5 @@
 """Numba's decorators, with Numba's start-up made cheaper: every compiled module of the
-package imports `njit` (and `literally`) from here.
+package imports `njit` from here.
 
 The first compiled call in a process loads Numba's implementation registries, and one of
 them (``numba.np.arraymath``) imports ``scipy.linalg`` if SciPy is installed (the app's
@@ -17,9 +17,9 @@ from __future__ import annotations
 import sys
 
 import numba
-from numba import literally, njit
+from numba import njit
 
-__all__ = ["literally", "njit", "numba"]
+__all__ = ["njit", "numba"]
 
 _SCIPY_BLAS = "scipy.linalg.cython_blas"
 

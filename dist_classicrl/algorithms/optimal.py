@@ -219,7 +219,7 @@ class OptimalQLearning(BaseAlgorithm):
 
             def run(n_steps: int, stats: TrainingStatistics) -> None:
                 totals[:] = 0.0
-                fused.TRAIN_TICTACTOE[env.opponent_args[0]](
+                fused.TRAIN_TICTACTOE[env.opponent_args[0], self.rule_code](
                     (
                         self.q_table,
                         n_steps,
@@ -238,7 +238,6 @@ class OptimalQLearning(BaseAlgorithm):
                         stats.running_length,
                         totals,
                         *self._visit_args(),
-                        self.rule_code,
                         next_actions,
                         carried,
                     )
