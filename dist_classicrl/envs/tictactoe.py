@@ -287,62 +287,75 @@ def _write_mask(bits, mask_row):
         mask_row[c] = (bits >> c) & 1
 
 
-@njit(cache=True)
-def _reset_all(codes, counts, rng, opponent, q, epsilon, obs, mask):
-    kind, swap, best_cells, n_best = opponent  # `TicTacToeEnv.opponent_args`
-    for i in range(codes.shape[0]):
-        codes[i], counts[i] = _start(rng, kind, swap, best_cells, n_best, q, epsilon)
-        obs[i] = codes[i]
-        _write_mask(_EMPTY_BITS[codes[i]], mask[i])
+def _env_kernels(kind: int):
+    """The reset and the step of every copy against opponent `kind`, a closure constant:
+    Numba's dead-branch pruning drops the other opponents' code before typing it, so a
+    job compiles only its own opponent's moves (as `algorithms.fused` does)."""
+
+    @njit(cache=True)  # cached per closure value: Numba's cache key hashes the cells
+    def reset_all(codes, counts, rng, tables, q, epsilon, obs, mask):
+        swap, best_cells, n_best = tables  # `TicTacToeEnv.opponent_args[1:]`
+        for i in range(codes.shape[0]):
+            if kind == RANDOM:
+                codes[i], counts[i], rng[0] = _start_vs_random(rng[0])
+            else:
+                codes[i], counts[i] = _start(rng, kind, swap, best_cells, n_best, q, epsilon)
+            obs[i] = codes[i]
+            _write_mask(_EMPTY_BITS[codes[i]], mask[i])
+
+    @njit(cache=True)
+    def step_all(
+        actions,
+        codes,
+        counts,
+        rng,
+        tables,
+        q,
+        epsilon,
+        next_obs,
+        reward,
+        terminated,
+        next_mask,
+        obs,
+        mask,
+    ):
+        # Bound: two table lookups per move and ~2 random draws per step; no allocation.
+        swap, best_cells, n_best = tables  # `TicTacToeEnv.opponent_args[1:]`
+        for i in range(codes.shape[0]):
+            if kind == RANDOM:  # the random opponent's own step, as in the fused kernel
+                x = rng[0]
+                code, count, r, done, x = _play_vs_random(codes[i], counts[i], actions[i], x)
+                rng[0] = x
+            else:
+                code, count, r, done = _play(
+                    codes[i],
+                    counts[i],
+                    actions[i],
+                    rng,
+                    kind,
+                    swap,
+                    best_cells,
+                    n_best,
+                    q,
+                    epsilon,
+                )
+            next_obs[i] = code
+            reward[i] = r
+            terminated[i] = done
+            _write_mask(0 if done else _EMPTY_BITS[code], next_mask[i])
+            if done and kind == RANDOM:
+                code, count, rng[0] = _start_vs_random(rng[0])
+            elif done:
+                code, count = _start(rng, kind, swap, best_cells, n_best, q, epsilon)
+            codes[i], counts[i] = code, count
+            obs[i] = code
+            _write_mask(_EMPTY_BITS[code], mask[i])
+
+    return reset_all, step_all
 
 
-@njit(cache=True)
-def _step_all(
-    actions,
-    codes,
-    counts,
-    rng,
-    opponent,
-    q,
-    epsilon,
-    next_obs,
-    reward,
-    terminated,
-    next_mask,
-    obs,
-    mask,
-):
-    # Bound: two table lookups per move and ~2 random draws per step; no allocation.
-    kind, swap, best_cells, n_best = opponent  # `TicTacToeEnv.opponent_args`
-    for i in range(codes.shape[0]):
-        if kind == RANDOM:  # the random opponent's own step, as in the fused kernel
-            x = rng[0]
-            code, count, r, done, x = _play_vs_random(codes[i], counts[i], actions[i], x)
-            rng[0] = x
-        else:
-            code, count, r, done = _play(
-                codes[i],
-                counts[i],
-                actions[i],
-                rng,
-                kind,
-                swap,
-                best_cells,
-                n_best,
-                q,
-                epsilon,
-            )
-        next_obs[i] = code
-        reward[i] = r
-        terminated[i] = done
-        _write_mask(0 if done else _EMPTY_BITS[code], next_mask[i])
-        if done and kind == RANDOM:
-            code, count, rng[0] = _start_vs_random(rng[0])
-        elif done:
-            code, count = _start(rng, kind, swap, best_cells, n_best, q, epsilon)
-        codes[i], counts[i] = code, count
-        obs[i] = code
-        _write_mask(_EMPTY_BITS[code], mask[i])
+#: ``(reset_all, step_all)`` for each opponent kind (`TicTacToeEnv.opponent_args[0]`).
+_ENV_KERNELS = tuple(_env_kernels(kind) for kind in (RANDOM, MINIMAX, SELF))
 
 
 _NO_TABLE = np.zeros((1, N_CELLS), dtype=np.float32)  # the q argument when no one reads it
@@ -430,11 +443,12 @@ class TicTacToeEnv(DistClassicRLEnv):
         obs = np.empty(self.num_envs, dtype=np.int64)
         mask = np.empty((self.num_envs, N_CELLS), dtype=np.bool_)
         q, epsilon = self._learner_policy()
-        _reset_all(
+        reset_all = _ENV_KERNELS[self.opponent_args[0]][0]
+        reset_all(
             self.codes,
             self.counts,
             self.rng_state,
-            self.opponent_args,
+            self.opponent_args[1:],
             q,
             epsilon,
             obs,
@@ -454,12 +468,13 @@ class TicTacToeEnv(DistClassicRLEnv):
             mask=np.empty((n, N_CELLS), dtype=np.bool_),
         )
         q, epsilon = self._learner_policy()
-        _step_all(
+        step_all = _ENV_KERNELS[self.opponent_args[0]][1]
+        step_all(
             np.asarray(actions, dtype=np.int64),
             self.codes,
             self.counts,
             self.rng_state,
-            self.opponent_args,
+            self.opponent_args[1:],
             q,
             epsilon,
             out.next_obs,
@@ -472,7 +487,8 @@ class TicTacToeEnv(DistClassicRLEnv):
         return out
 
     def warm_up(self) -> None:
-        twin = TicTacToeEnv(num_envs=1, seed=0)  # the same compiled code for every opponent
+        # a reset and a step are compiled per opponent (`_env_kernels`)
+        twin = TicTacToeEnv(num_envs=1, seed=0, opponent=self.opponent)
         twin.reset()
         twin.step(np.zeros(1, dtype=np.int64))
 
