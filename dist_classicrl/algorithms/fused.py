@@ -68,24 +68,23 @@ def _record(i, reward, done, running_return, running_length, totals):
         running_length[i] = 0
 
 
-# The choose loops of Q-learning's hot path below spell epsilon-greedy out inline: the
-# helpers take two arrays (the table and the agent's RNG state), whose reference counting
-# survives inlining (module docstring); behind them the TicTacToe loop measured 0.81x / 0.65x
-# of the inline loop at 1 / 64 envs. SARSA's extra draws use the helpers; the fused ==
-# unfused tests pin both to `select_actions_kernel`'s draws.
-
-
 @njit(cache=True, inline="always")
-def _choose_tictactoe(q, s, n_legal, epsilon, agent_rng):
-    """Epsilon-greedy over the empty cells of `s` (the draws of `select_actions_kernel`)."""
-    if uniform(agent_rng) < epsilon:
-        return _EMPTY_CELLS[s, randint(agent_rng, n_legal)]
+def _choose_tictactoe(q, s, n_legal, epsilon, x):
+    """Epsilon-greedy over the empty cells of `s` (the draws of `select_actions_kernel`):
+    ``(action, x)``, `x` the agent's RNG state as a local (`rng.split`), returned advanced.
+    One array argument: Numba prunes its reference counting once inlined, where a second
+    array's (the state as ``uint64[1]``) survived and cost the kernel 0.81x / 0.65x."""
+    u = np.uint64(s)  # unsigned: see `_ttt._play_vs_random`
+    x, bits = split(x)
+    if unit(bits) < epsilon:
+        x, bits = split(x)
+        return np.int64(_EMPTY_CELLS[u, below(bits, n_legal)]), x
     best, best_value = 0, _MINUS_INF
     for j in range(n_legal):  # cells ascending: ties keep the lowest
-        a = _EMPTY_CELLS[s, j]
-        if q[s, a] > best_value:
-            best, best_value = a, q[s, a]
-    return best
+        a = _EMPTY_CELLS[u, j]
+        if q[u, a] > best_value:
+            best, best_value = a, q[u, a]
+    return np.int64(best), x
 
 
 @njit(cache=True, inline="always")
@@ -181,9 +180,9 @@ def _tictactoe_kernel(kind: int, rule: int):
         if rule != SARSA:
             carried[0] = False  # nothing is carried between calls under the other rules
         # The two RNG states live in locals (registers) for the whole call and go back to
-        # their arrays at the end, and around the helpers that draw from the arrays (SARSA's
-        # choices, the other opponents): each draw is then an add in a register, not a
-        # store and a load in the draws' dependency chain.
+        # their arrays at the end, and around the other opponents' helpers that draw from
+        # the env's array: each draw is then an add in a register, not a store and a load
+        # in the draws' dependency chain.
         ax, ex = agent_rng[0], env_rng[0]
         done_steps = 0
         while done_steps < n_steps:
@@ -195,30 +194,14 @@ def _tictactoe_kernel(kind: int, rule: int):
             # its first actions here, then in 2.
             choose_in_step = rule != SARSA
             if rule == SARSA and not carried[0]:
-                agent_rng[0] = ax
                 for i in range(n):
-                    actions[i] = _choose_tictactoe(
-                        q, np.uint64(codes[i]), 9 - counts[i], epsilon, agent_rng
-                    )
-                ax = agent_rng[0]
+                    actions[i], ax = _choose_tictactoe(q, codes[i], 9 - counts[i], epsilon, ax)
                 carried[0] = True
             for i in range(n):  # 2. step, target from the pre-batch table, auto-reset
                 s = codes[i]
                 states[i] = s
-                if choose_in_step:  # looping over the empty cells only
-                    u = np.uint64(s)  # unsigned: see `_ttt._play_vs_random`
-                    n_legal = 9 - counts[i]
-                    ax, bits = split(ax)
-                    if unit(bits) < epsilon:
-                        ax, bits = split(ax)
-                        actions[i] = _EMPTY_CELLS[u, below(bits, n_legal)]
-                    else:
-                        best, best_value = 0, _MINUS_INF
-                        for j in range(n_legal):  # cells ascending: ties keep the lowest
-                            a = _EMPTY_CELLS[u, j]
-                            if q[u, a] > best_value:
-                                best, best_value = a, q[u, a]
-                        actions[i] = best
+                if choose_in_step:
+                    actions[i], ax = _choose_tictactoe(q, s, 9 - counts[i], epsilon, ax)
                 if kind == RANDOM:  # pruned before typing: `kind` is a constant
                     s2, count, reward, done, ex = _ttt._play_vs_random(s, counts[i], actions[i], ex)
                 else:
@@ -239,9 +222,7 @@ def _tictactoe_kernel(kind: int, rule: int):
                 boot = 0.0
                 if not done:
                     if rule == SARSA:  # a' = the action executed next (no truncation in this game)
-                        agent_rng[0] = ax
-                        next_actions[i] = _choose_tictactoe(q, s2, 9 - count, epsilon, agent_rng)
-                        ax = agent_rng[0]
+                        next_actions[i], ax = _choose_tictactoe(q, s2, 9 - count, epsilon, ax)
                         boot = q[s2, next_actions[i]]
                     else:
                         boot = _tictactoe_value(q, s2, 9 - count, rule, epsilon)
@@ -256,18 +237,14 @@ def _tictactoe_kernel(kind: int, rule: int):
                         s2, count = _ttt._start(env_rng, kind, swap, best_cells, n_best, q, epsilon)
                         ex = env_rng[0]
                     if rule == SARSA:  # the new episode's first action
-                        agent_rng[0] = ax
-                        next_actions[i] = _choose_tictactoe(q, s2, 9 - count, epsilon, agent_rng)
-                        ax = agent_rng[0]
+                        next_actions[i], ax = _choose_tictactoe(q, s2, 9 - count, epsilon, ax)
                 codes[i], counts[i] = s2, count
             for i in range(take):  # 3. learn, in batch order
                 s, a = states[i], actions[i]
                 q[s, a] += learning_rate * (targets[i] - q[s, a])
                 if count_visits:  # the parallel runtime's merge needs update counts
                     visits[s, a] += 1
-            if (
-                rule == SARSA
-            ):  # an element loop: a slice assignment compiles its error message (2 s)
+            if rule == SARSA:  # an element loop: a slice assignment compiles its error message
                 for i in range(actions.shape[0]):
                     actions[i] = next_actions[i]
             done_steps += take
