@@ -361,6 +361,15 @@ _ENV_KERNELS = tuple(_env_kernels(kind) for kind in (RANDOM, MINIMAX, SELF))
 _NO_TABLE = np.zeros((1, N_CELLS), dtype=np.float32)  # the q argument when no one reads it
 
 
+class _ZeroLearner:
+    """What `TicTacToeEnv.bind_learner` needs of a learner, with an all-zero table."""
+
+    epsilon = 0.0
+
+    def q_values(self) -> np.ndarray:
+        return np.zeros((N_STATES, N_CELLS), dtype=np.float32)
+
+
 def check_opponent(opponent: str) -> None:
     """Raise `ConfigError` unless `opponent` is one of `OPPONENTS`."""
     if opponent not in OPPONENTS:
@@ -487,8 +496,10 @@ class TicTacToeEnv(DistClassicRLEnv):
         return out
 
     def warm_up(self) -> None:
-        # a reset and a step are compiled per opponent (`_env_kernels`)
+        # a reset and a step are compiled per opponent (`_env_kernels`); ``self`` plays
+        # from a learner's table: an all-zero one of the real shape stands in
         twin = TicTacToeEnv(num_envs=1, seed=0, opponent=self.opponent)
+        twin.bind_learner(_ZeroLearner())
         twin.reset()
         twin.step(np.zeros(1, dtype=np.int64))
 
