@@ -20,12 +20,12 @@ env = make_env({env!r}, 4, seed=0)
 algo = OptimalQLearning(env.n_states, env.n_actions, seed=0{replay})
 TrainingLoop(algo, env).warm_up()
 print(len(optimal.select_actions_kernel.signatures), len(optimal.batch_update_kernel.signatures),
-      len(tictactoe._step_all.signatures))
+      sum(len(step.signatures) for _, step in tictactoe._ENV_KERNELS))
 """
 
 
 def _compiled(env: str, replay: str = "") -> list[int]:
-    """Signatures of (select_actions, batch_update, TicTacToe's step) after a warm-up in
+    """Signatures of (select_actions, batch_update, TicTacToe's steps) after a warm-up in
     a fresh process."""
     code = WARM_UP.format(env=env, replay=replay)
     out = subprocess.run(
