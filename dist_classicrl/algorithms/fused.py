@@ -293,7 +293,7 @@ def train_tabular(
     cut_states,
     carried,
 ):
-    """`n_steps` learned transitions over a compiled tabular MDP (see `train_tictactoe`);
+    """`n_steps` learned transitions over a compiled tabular MDP (see `_tictactoe_kernel`);
     `cut_states` is scratch for the true next states of truncated copies (SARSA)."""
     n = env_states.shape[0]
     if n == 1:  # a batch of one is plain sequential learning: the faster loop below
