@@ -180,8 +180,11 @@ class StopRequest:
         Where the interrupt lands in a callback that cannot raise (llvmlite's object-cache
         hook while Numba compiles), Python reports it as "Exception ignored" and goes on:
         the flag is set all the same, so the run stops when the compilation returns, and
-        the report is dropped."""
+        the report is dropped. The library may then fail on what the lost callback did not
+        do (Numba's cache save: "no compiled object yet"): an error after a signal arrived
+        in the block is that interrupt, and raises as one."""
         default_hook = sys.unraisablehook
+        signals_before = len(self.signals)
 
         def drop_interrupts(unraisable: Any) -> None:
             if not isinstance(unraisable.exc_value, KeyboardInterrupt):
@@ -191,6 +194,10 @@ class StopRequest:
         sys.unraisablehook = drop_interrupts
         try:
             yield
+        except Exception as exc:
+            if len(self.signals) > signals_before:
+                raise CompileInterrupted from exc
+            raise
         finally:
             self.raising = False
             sys.unraisablehook = default_hook
