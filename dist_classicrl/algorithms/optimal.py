@@ -166,8 +166,8 @@ class OptimalQLearning(BaseAlgorithm):
             self.warm_up_fused(env)
 
     def warm_up_fused(self, env: DistClassicRLEnv) -> bool:
-        """Compile (or load) only the fused kernel for `env` (and the env's reset, which
-        starts it); False if `env` has none. A job that trains through the fused kernel
+        """Compile (or load) only the fused kernel for `env` (and the env's reset unless
+        the kernel starts the episodes itself); False if `env` has none. A job that trains through the fused kernel
         needs nothing else: on an empty cache the batch kernels and the env's step would
         add about 2.5 s of compilation to TicTacToe's first run."""
         twin = OptimalQLearning(self.n_states, self.n_actions, seed=0)
@@ -179,7 +179,7 @@ class OptimalQLearning(BaseAlgorithm):
             env_twin = TabularEnv(env.model, 1, env.max_episode_steps, seed=0)
         else:
             return False
-        env_twin.reset()
+        env_twin.reset_unstarted()  # as `TrainingLoop.start`: the kernel starts the copies
         run = twin.fused_trainer(env_twin)
         if run is None:
             return False

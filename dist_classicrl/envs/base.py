@@ -111,6 +111,13 @@ class DistClassicRLEnv(ABC):
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Start a new episode in every copy: ``(obs int64[n], mask bool[n, A] | None)``."""
 
+    def reset_unstarted(self, seed: int | None = None) -> None:
+        """`reset` for a fused kernel (`algorithms.fused`), which reads the env's state
+        rather than an observation. An env whose kernel can start episodes itself leaves
+        them to it (TicTacToe's), so that a job on a fresh install does not compile the
+        env's own reset; by default, `reset`."""
+        self.reset(seed=seed)
+
     @abstractmethod
     def step(self, actions: np.ndarray) -> StepResult:
         """Apply ``actions[i]`` in copy ``i``; auto-reset the copies whose episode ended."""

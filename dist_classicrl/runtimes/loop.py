@@ -63,7 +63,10 @@ class TrainingLoop:
         if self._use_fused:
             self._fused = self.algorithm.fused_trainer(self.env)
         self._start_replay(seed)
-        self._obs, self._mask = self.env.reset(seed=seed)  # the fused path reads env state
+        if self._fused is not None:  # the kernel reads the env's state, not an observation
+            self.env.reset_unstarted(seed=seed)
+        else:
+            self._obs, self._mask = self.env.reset(seed=seed)
         self._next_actions = None
 
     @property

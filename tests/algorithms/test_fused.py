@@ -107,6 +107,34 @@ def test_fused_kernels_allocate_nothing_per_step():
         assert short == long  # a call costs a fixed number (boxing its arguments), not per step
 
 
+RESET_PROBE = """
+from dist_classicrl.algorithms import OptimalQLearning
+from dist_classicrl.envs import TicTacToeEnv, tictactoe
+from dist_classicrl.runtimes import SingleRuntime
+from dist_classicrl.schedules import Schedule
+
+for opponent in ("random", "perfect", "self"):
+    env = TicTacToeEnv(4, seed=0, opponent=opponent)
+    algo = OptimalQLearning(env.n_states, env.n_actions, seed=0)
+    SingleRuntime(eval_points=1, progress=False).train(
+        algo, env, 1000, Schedule(0.5, 0.5, 0, "constant"), Schedule(0.3, 0.3, 0, "constant")
+    )
+print(sum(len(reset.signatures) for reset, _ in tictactoe._ENV_KERNELS))
+"""
+
+
+def test_training_through_the_fused_kernel_compiles_no_env_reset():
+    # the kernel starts the episodes itself (`TicTacToeEnv.reset_unstarted`): a first run
+    # on a fresh install compiles one kernel, not also the env's reset (0.3 s and more)
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", RESET_PROBE], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert out.stdout.split() == ["0"]
+
+
 @pytest.mark.parametrize("rule", ["q_learning", "sarsa"])
 @pytest.mark.parametrize("env_name", ["tictactoe", "taxi"])
 @pytest.mark.parametrize("num_envs", [1, 8])  # 1: the sequential tabular kernel

@@ -288,6 +288,39 @@ def test_different_seeds_give_different_trajectories():
     assert (a_obs != b_obs).mean() > 0.5
 
 
+@pytest.mark.parametrize("opponent", ["random", "perfect", "self"])
+def test_an_unstarted_reset_steps_as_a_reset_does(opponent):
+    # `reset_unstarted` leaves the episodes' first draws to the next compiled step; the
+    # batch path's step makes them first, so trajectories match `reset`'s exactly, also
+    # through a checkpoint of the unstarted state
+    class Zero:
+        epsilon = 0.2
+
+        def q_values(self):
+            return np.zeros((N_STATES, 9), dtype=np.float32)
+
+    def trajectory(env):
+        rng = np.random.default_rng(0)
+        out = []
+        for _ in range(40):
+            step = env.step(rng.integers(0, 9, size=env.num_envs))
+            out += [step.obs, step.next_obs, step.reward, step.mask]
+        return out
+
+    envs = [TicTacToeEnv(num_envs=16, seed=1, opponent=opponent) for _ in range(3)]
+    for env in envs:
+        env.bind_learner(Zero())
+    envs[0].reset(seed=7)
+    envs[1].reset_unstarted(seed=7)
+    assert (envs[1].counts == -1).all()
+    envs[2].reset()
+    envs[2].load_state(envs[1].state())
+    expected = trajectory(envs[0])
+    for env in envs[1:]:
+        for x, y in zip(expected, trajectory(env), strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
 def test_reset_with_seed_restarts_the_random_stream():
     env = TicTacToeEnv(num_envs=32, seed=1)
     rollout(env, 30, policy_seed=0)
