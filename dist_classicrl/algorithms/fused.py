@@ -43,7 +43,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from dist_classicrl.algorithms.rules import EXPECTED_SARSA, RULES, SARSA, expected_value
+from dist_classicrl.algorithms.rules import (
+    EXPECTED_SARSA,
+    RULES,
+    SARSA,
+    expected_value,
+    td_update,
+)
 from dist_classicrl.envs import tabular as _tab
 from dist_classicrl.envs import tictactoe as _ttt
 from dist_classicrl.envs.tictactoe import _EMPTY_CELLS, MINIMAX, RANDOM, SELF
@@ -253,7 +259,7 @@ def _tictactoe_kernel(kind: int, rule: int):
                 codes[i], counts[i] = s2, count
             for i in range(take):  # 3. learn, in batch order
                 s, a = states[i], actions[i]
-                q[s, a] += learning_rate * (targets[i] - q[s, a])
+                q[s, a] = td_update(q[s, a], targets[i], learning_rate)
                 if count_visits:  # the parallel runtime's merge needs update counts
                     visits[s, a] += 1
             if rule == SARSA:  # an element loop: a slice assignment compiles its error message
@@ -390,7 +396,7 @@ def train_tabular(
                     targets[i] = targets[i] + discount * q[s2, a2]
         for i in range(take):
             s, a = states[i], actions[i]
-            q[s, a] += learning_rate * (targets[i] - q[s, a])
+            q[s, a] = td_update(q[s, a], targets[i], learning_rate)
             if count_visits:  # the parallel runtime's merge needs update counts
                 visits[s, a] += 1
         if sarsa:  # an element loop: a slice assignment compiles its error message (2 s)
@@ -470,7 +476,7 @@ def _train_tabular_one(
             a_taken = a
             if not term:
                 boot = _tabular_value(q, s2, n_actions, rule, epsilon)
-        q[s, a_taken] += learning_rate * (reward + discount * boot - q[s, a_taken])
+        q[s, a_taken] = td_update(q[s, a_taken], reward + discount * boot, learning_rate)
         if count_visits:
             visits[s, a_taken] += 1
         episode_return += reward

@@ -13,7 +13,7 @@ import numpy as np
 
 from dist_classicrl.algorithms import fused
 from dist_classicrl.algorithms.base import BaseAlgorithm
-from dist_classicrl.algorithms.rules import EXPECTED_SARSA, SARSA, expected_value
+from dist_classicrl.algorithms.rules import EXPECTED_SARSA, SARSA, expected_value, td_update
 from dist_classicrl.envs.base import DistClassicRLEnv
 from dist_classicrl.envs.tabular import TabularEnv
 from dist_classicrl.envs.tictactoe import TicTacToeEnv
@@ -118,7 +118,7 @@ def batch_update_kernel(
         targets[i] = rewards[i] + discount * boot
     for i in range(n):
         s, a = states[i], actions[i]
-        q[s, a] += learning_rate * (targets[i] - q[s, a])
+        q[s, a] = td_update(q[s, a], targets[i], learning_rate)
         if count:
             visits[s, a] += 1
 

@@ -47,3 +47,17 @@ def expected_value(best, total, n_legal, epsilon):
     `best`, so the tie rule does not change the value. Every kernel uses this expression
     so that fused and unfused tables agree bit for bit."""
     return (1.0 - epsilon) * best + epsilon * (total / n_legal)
+
+
+@njit(cache=True)
+def td_update(value, target, learning_rate):
+    """`value` (a table entry) moved a `learning_rate` step toward `target`: the update of
+    every compiled kernel (`optimal`, `fused`), in one expression so that their tables
+    agree bit for bit. LLVM inlines it at each use: the kernels run as fast as with the
+    expression written out (TicTacToe and Taxi at 1 and 64 envs, in turn, 2026-12-07). The
+    ``list`` and ``numpy`` variants keep their own Python and NumPy forms (NumPy's closed
+    form for repeated pairs): independent implementations, so that the tests comparing the
+    variants' tables (tests/algorithms/test_semantics.py) check this one too. An array
+    helper for the whole in-order loop ran the TicTacToe kernel at 0.6-0.75x at 1 env."""
+    return value + learning_rate * (target - value)
+
