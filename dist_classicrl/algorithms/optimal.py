@@ -167,9 +167,10 @@ class OptimalQLearning(BaseAlgorithm):
 
     def warm_up_fused(self, env: DistClassicRLEnv) -> bool:
         """Compile (or load) only the fused kernel for `env` (and the env's reset unless
-        the kernel starts the episodes itself); False if `env` has none. A job that trains through the fused kernel
-        needs nothing else: on an empty cache the batch kernels and the env's step would
-        add about 2.5 s of compilation to TicTacToe's first run."""
+        the kernel starts the episodes itself); False if `env` has none. A job that
+        trains through the fused kernel needs nothing else: on an empty cache the batch
+        kernels and the env's step would add about 2.5 s of compilation to TicTacToe's
+        first run."""
         twin = OptimalQLearning(self.n_states, self.n_actions, seed=0)
         env_twin: TicTacToeEnv | TabularEnv
         if isinstance(env, TicTacToeEnv):

@@ -62,4 +62,3 @@ def td_update(value, target, learning_rate):
     variants' tables (tests/algorithms/test_semantics.py) check this one too. An array
     helper for the whole in-order loop ran the TicTacToe kernel at 0.6-0.75x at 1 env."""
     return value + learning_rate * (target - value)
-

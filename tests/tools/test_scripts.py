@@ -13,8 +13,15 @@ ROOT = Path(__file__).resolve().parents[2]
 TOOLS = sorted(p.stem for p in (ROOT / "tools").glob("*.py") if p.stem != "__init__")
 
 
-def test_the_tools_are_the_four_moved_out_of_the_package_and_the_perf_table():
-    assert TOOLS == ["check_asv_report", "mpi_stress", "perf_table", "replay_study", "throughput"]
+def test_the_tools_are_the_four_moved_out_of_the_package_the_perf_table_and_the_model():
+    assert TOOLS == [
+        "check_asv_report",
+        "mpi_stress",
+        "perf_table",
+        "replay_study",
+        "scaling_model",
+        "throughput",
+    ]
 
 
 @pytest.mark.parametrize("name", TOOLS)
