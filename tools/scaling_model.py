@@ -3,7 +3,10 @@
     python tools/scaling_model.py                 # TicTacToe and Taxi, 1-4 ranks
     python tools/scaling_model.py --ranks 2 3 --envs tictactoe
 
-The model (docs/distributed.md, "A cost model for R ranks"): a job of ``W`` steps on
+Not yet a checked model: its first run (2026-12-07, 15 M steps per rank, 2 and 3 ranks)
+read measured/predicted 0.71 and 0.66 on TicTacToe, 1.08 and 0.78 on Taxi, on a noisy
+machine; the waits it leaves out (docs/distributed.md: a descheduled rank stalls every
+collective) are the first suspect. The model: a job of ``W`` steps on
 ``R`` ranks, ``S`` synchronisations, takes
 
     T(R) = W / (R * r1 * e(R))  +  S * t_sync(R, N, n)
