@@ -189,19 +189,15 @@ def _tictactoe_kernel(kind: int, rule: int):
         # their arrays at the end, and around the other opponents' helpers that draw from
         # the env's array: each draw is then an add in a register, not a store and a load
         # in the draws' dependency chain.
+        # 0. start the copies `TicTacToeEnv.reset_unstarted` left UNSTARTED, before any
+        # agent draw: the env's `reset_all` draws the same numbers (the same helpers)
+        if kind == RANDOM:  # pruned before typing, as below
+            env_rng[0] = _ttt._start_unstarted_vs_random(codes, counts, env_rng[0])
+        else:
+            _ttt._start_unstarted(
+                codes, counts, env_rng, kind, swap, best_cells, n_best, q, epsilon
+            )
         ax, ex = agent_rng[0], env_rng[0]
-        # 0. start the copies `TicTacToeEnv.reset_unstarted` left UNSTARTED, in copy order
-        # and before any agent draw: the draws of the env's `reset_all`
-        for i in range(n):
-            if counts[i] == _ttt.UNSTARTED:
-                if kind == RANDOM:  # pruned before typing, as below
-                    codes[i], counts[i], ex = _ttt._start_vs_random(ex)
-                else:
-                    env_rng[0] = ex
-                    codes[i], counts[i] = _ttt._start(
-                        env_rng, kind, swap, best_cells, n_best, q, epsilon
-                    )
-                    ex = env_rng[0]
         done_steps = 0
         while done_steps < n_steps:
             take = min(n, n_steps - done_steps)

@@ -56,9 +56,9 @@ def td_update(value, target, learning_rate):
     agree bit for bit. LLVM inlines it at each use: the kernels run as fast as with the
     expression written out (``python -m benchmarks.reference_tictactoe``, two runs each in
     turn, 2026-12-07: 1.01-1.04x / 1.03-1.04x the reference at 1 / 64 envs, against
-    1.05-1.06x / 1.01-1.02x before). The
-    ``list`` and ``numpy`` variants keep their own Python and NumPy forms (NumPy's closed
-    form for repeated pairs): independent implementations, so that the tests comparing the
-    variants' tables (tests/algorithms/test_semantics.py) check this one too. An array
-    helper for the whole in-order loop ran the TicTacToe kernel at 0.6-0.75x at 1 env."""
+    1.05-1.06x / 1.01-1.02x before). The ``list`` and ``numpy`` variants keep their own
+    Python and NumPy forms (NumPy's closed form for repeated pairs): independent
+    implementations, so that the tests comparing the variants' tables
+    (tests/algorithms/test_semantics.py) check this one too. An array helper for the whole
+    in-order loop ran the TicTacToe kernel at 0.6-0.75x at 1 env."""
     return value + learning_rate * (target - value)

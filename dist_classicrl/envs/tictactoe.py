@@ -225,6 +225,26 @@ def _start(rng, kind, swap, best_cells, n_best, q, epsilon):
 
 
 @njit(cache=True, inline="always")
+def _start_unstarted_vs_random(codes, counts, x):
+    """Start every UNSTARTED copy (`TicTacToeEnv.reset_unstarted`) in copy order against
+    the random opponent; `x` the env's RNG state as a local, returned advanced. The one
+    copy of this loop: the env's `reset_all` and the fused kernel's first step call it,
+    so both draw the same numbers."""
+    for i in range(codes.shape[0]):
+        if counts[i] == UNSTARTED:
+            codes[i], counts[i], x = _start_vs_random(x)
+    return x
+
+
+@njit(cache=True, inline="always")
+def _start_unstarted(codes, counts, rng, kind, swap, best_cells, n_best, q, epsilon):
+    """`_start_unstarted_vs_random` against any opponent (`_start`)."""
+    for i in range(codes.shape[0]):
+        if counts[i] == UNSTARTED:
+            codes[i], counts[i] = _start(rng, kind, swap, best_cells, n_best, q, epsilon)
+
+
+@njit(cache=True, inline="always")
 def _play_vs_random(code, count, action, x):
     """The agent's `action` and a random reply: ``(code, count, reward, done, x)``, `x`
     the env's RNG state as a local (`rng.split`), returned advanced.
@@ -300,12 +320,11 @@ def _env_kernels(kind: int):
         """Start the episode of every UNSTARTED copy, in copy order (the fused kernels
         draw the same numbers: `algorithms.fused`); observe every copy."""
         swap, best_cells, n_best = tables  # `TicTacToeEnv.opponent_args[1:]`
+        if kind == RANDOM:  # pruned before typing: `kind` is a constant
+            rng[0] = _start_unstarted_vs_random(codes, counts, rng[0])
+        else:
+            _start_unstarted(codes, counts, rng, kind, swap, best_cells, n_best, q, epsilon)
         for i in range(codes.shape[0]):
-            if counts[i] == UNSTARTED:
-                if kind == RANDOM:  # pruned before typing: `kind` is a constant
-                    codes[i], counts[i], rng[0] = _start_vs_random(rng[0])
-                else:
-                    codes[i], counts[i] = _start(rng, kind, swap, best_cells, n_best, q, epsilon)
             obs[i] = codes[i]
             _write_mask(_EMPTY_BITS[codes[i]], mask[i])
 
