@@ -131,6 +131,11 @@ def locate(path: str | Path) -> Path:
     return path / FILE_NAME if path.is_dir() else path
 
 
+def _not_as_saved(member: zipfile.ZipInfo) -> bool:
+    """A member compressed or encrypted (bit 0 of the zip flags), which `save` never writes."""
+    return member.compress_type != zipfile.ZIP_STORED or bool(member.flag_bits & 0x1)
+
+
 def load(path: str | Path, expected: dict[str, Any], what: str = "resume") -> Checkpoint:
     """Read and check the checkpoint at `path` (a file or a job directory) against the
     `expected` identity of the job (`IDENTITY` keys); raises `ConfigError`."""
@@ -140,6 +145,11 @@ def load(path: str | Path, expected: dict[str, Any], what: str = "resume") -> Ch
         raise ConfigError(f"{where}: no checkpoint at {file} (run with checkpoint.every=N)")
     try:
         with np.load(file, allow_pickle=False) as data:
+            # `save` writes every member stored and unencrypted (np.savez): a member that
+            # says otherwise is damage, refused before zipfile picks a decompressor for it
+            # (whose errors, or "encrypted, password required", would not say so)
+            if any(_not_as_saved(member) for member in data.zip.infolist()):
+                raise ConfigError(f"{where}: not a readable checkpoint (damaged zip directory)")
             arrays = {name: data[name] for name in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise ConfigError(f"{where}: not a readable checkpoint ({type(exc).__name__})") from None

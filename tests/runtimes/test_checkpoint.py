@@ -127,9 +127,26 @@ def test_damaged_or_foreign_checkpoints_are_refused_in_one_line(tmp_path):
     arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
     with open(future, "wb") as f:
         np.savez(f, **arrays)
+    # the zip directory's entry of the first member says compressed (deflate, bzip2, lzma,
+    # an unknown method) or encrypted: each ran a decompressor, or asked for a password
+    entry = data.index(b"PK\x01\x02")  # the central directory's first entry
+    directory_damage = {}
+    for name, offset, value in (
+        ("deflate", 10, 8),
+        ("bzip2", 10, 12),
+        ("lzma", 10, 14),
+        ("unknown", 10, 99),
+        ("encrypted", 8, 1),
+    ):
+        damaged = bytearray(data)
+        damaged[entry + offset : entry + offset + 2] = value.to_bytes(2, "little")
+        directory_damage[tmp_path / f"{name}.npz"] = bytes(damaged)
+    for path, content in directory_damage.items():
+        path.write_bytes(content)
     cases = {
         tmp_path / "missing.npz": "no checkpoint",
         truncated: "not a readable checkpoint",
+        **{path: "not a readable checkpoint" for path in directory_damage},
         flipped: "do not match the manifest's sha256",
         edited: "do not match the manifest's sha256",
         future: "format version 99",
