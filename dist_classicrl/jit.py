@@ -10,6 +10,14 @@ of docs/performance.md, more than the default job spends training
 So that registry is loaded here with SciPy's BLAS module hidden for the moment: those
 two functions then use Numba's own loop, and everything else is unchanged
 (``np.dot`` and ``np.linalg`` import SciPy when a kernel that uses them is compiled).
+
+And loading a kernel from Numba's cache refreshes the compiler's registries first (every
+typing and lowering rule Numba has: 0.06 s of each warm job, three times what loading the
+default job's kernel takes), though a loaded kernel is machine code that nothing types or
+lowers again. So a cache load here only starts Numba's runtime, whose symbols the loaded
+code links against; a cache miss compiles, and every compilation refreshes the registries
+itself (``numba.core.compiler.CompilerBase``), so no rule is ever missing where one is
+used. Measured with ``python -m dist_classicrl.run`` (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ import sys
 
 import numba
 from numba import njit
+from numba.core import caching
+from numba.core.runtime import rtsys
 
 __all__ = ["njit", "numba"]
 
@@ -35,4 +45,21 @@ def _load_registries_without_scipy() -> None:
             del sys.modules[_SCIPY_BLAS]
 
 
+def _load_overload_without_refresh(
+    self: caching.Cache, sig: object, target_context: object
+) -> object:
+    """`numba.core.caching.Cache.load_overload` less the registries' refresh."""
+    rtsys.initialize(target_context)
+    with self._guard_against_spurious_io_errors():
+        return self._load_overload(sig, target_context)
+    return None  # the `with` swallowed an I/O error: a miss, as in Numba's own
+
+
+def _load_cached_kernels_without_refresh() -> None:
+    needs = ("load_overload", "_load_overload", "_guard_against_spurious_io_errors")
+    if all(hasattr(caching.Cache, name) for name in needs):  # else a Numba this predates
+        caching.Cache.load_overload = _load_overload_without_refresh  # type: ignore[method-assign]
+
+
 _load_registries_without_scipy()
+_load_cached_kernels_without_refresh()
