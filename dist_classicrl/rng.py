@@ -49,10 +49,10 @@ def unit(bits: np.uint64) -> float:
 
 
 @njit(cache=True, inline="always")
-def below(bits: np.uint64, n: int) -> int:
+def below(bits: np.uint64, n: int) -> np.int64:
     """An int in [0, n) for small n from 64 random bits (Lemire's multiply-shift on the
-    top 32)."""
-    return int(((bits >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
+    top 32). `np.int64`, not `int`: Numba compiles the builtin as a function of its own."""
+    return np.int64(((bits >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
 
 
 @njit(cache=True, inline="always")
@@ -69,6 +69,6 @@ def uniform(state: np.ndarray) -> float:
 
 
 @njit(cache=True, inline="always")
-def randint(state: np.ndarray, n: int) -> int:
+def randint(state: np.ndarray, n: int) -> np.int64:
     """An int in [0, n) for small n."""
     return below(next_u64(state), n)

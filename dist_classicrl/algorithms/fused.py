@@ -114,7 +114,8 @@ def _tictactoe_value(q, s2, n_legal, rule, epsilon):
         for j in range(n_legal):  # cells ascending: the order of `optimal._bootstrap`
             a = _EMPTY_CELLS[s2, j]
             total += q[s2, a]
-            best = max(best, q[s2, a])
+            if q[s2, a] > best:  # `max(best, .)`, without its compiled builtin
+                best = q[s2, a]
         return expected_value(best, total, n_legal, epsilon)
     u = np.uint64(s2)  # unsigned: see `_ttt._play_vs_random`
     for j in range(n_legal):
@@ -132,10 +133,12 @@ def _tabular_value(q, s2, n_actions, rule, epsilon):
         total = 0.0
         for b in range(n_actions):  # the order of `optimal._bootstrap`: same float sums
             total += q[s2, b]
-            best = max(best, q[s2, b])
+            if q[s2, b] > best:  # `max(best, .)`, without its compiled builtin
+                best = q[s2, b]
         return expected_value(best, total, n_actions, epsilon)
     for b in range(1, n_actions):  # direct indexing: no row view per step
-        best = max(best, q[s2, b])
+        if q[s2, b] > best:
+            best = q[s2, b]
     return best
 
 
@@ -200,7 +203,10 @@ def _tictactoe_kernel(kind: int, rule: int):
         ax, ex = agent_rng[0], env_rng[0]
         done_steps = 0
         while done_steps < n_steps:
-            take = min(n, n_steps - done_steps)
+            # Not `min(n, left)` (nor `max` below): Numba compiles those builtins as
+            # functions of their own, about 20 ms each of a job's first run
+            left = n_steps - done_steps
+            take = n if n <= left else left
             # 1. choose. Under Q-learning each copy chooses just before it steps (in 2.): the
             # agent's and the env's draws then alternate, two dependency chains the CPU runs
             # side by side, where a loop of each ran one chain at a time; each stream's
@@ -344,7 +350,8 @@ def train_tabular(
     sarsa = rule == SARSA
     done_steps = 0
     while done_steps < n_steps:
-        take = min(n, n_steps - done_steps)
+        left = n_steps - done_steps  # not `min`: see `_tictactoe_kernel`
+        take = n if n <= left else left
         if not (sarsa and carried[0]):
             for i in range(n):
                 if uniform(agent_rng) < epsilon:

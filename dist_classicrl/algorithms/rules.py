@@ -49,16 +49,17 @@ def expected_value(best, total, n_legal, epsilon):
     return (1.0 - epsilon) * best + epsilon * (total / n_legal)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def td_update(value, target, learning_rate):
     """`value` (a table entry) moved a `learning_rate` step toward `target`: the update of
     every compiled kernel (`optimal`, `fused`), in one expression so that their tables
-    agree bit for bit. LLVM inlines it at each use: the kernels run as fast as with the
-    expression written out (``python -m benchmarks.reference_tictactoe``, two runs each in
-    turn, 2026-12-07: 1.01-1.04x / 1.03-1.04x the reference at 1 / 64 envs, against
-    1.05-1.06x / 1.01-1.02x before). The ``list`` and ``numpy`` variants keep their own
-    Python and NumPy forms (NumPy's closed form for repeated pairs): independent
-    implementations, so that the tests comparing the variants' tables
-    (tests/algorithms/test_semantics.py) check this one too. An array helper for the whole
-    in-order loop ran the TicTacToe kernel at 0.6-0.75x at 1 env."""
+    agree bit for bit. Inlined at each use: the kernels run as fast as with the expression
+    written out (``python -m benchmarks.reference_tictactoe``, two runs each in turn,
+    2026-12-07: 1.01-1.04x / 1.03-1.04x the reference at 1 / 64 envs, against 1.05-1.06x /
+    1.01-1.02x before), and inlined by Numba rather than left to LLVM, a job's first run
+    does not compile it as a function of its own (30-50 ms; Numba's compile events). The
+    ``list`` and ``numpy`` variants keep their own Python and NumPy forms (NumPy's closed
+    form for repeated pairs): independent implementations, so that the tests comparing the
+    variants' tables (tests/algorithms/test_semantics.py) check this one too. An array
+    helper for the whole in-order loop ran the TicTacToe kernel at 0.6-0.75x at 1 env."""
     return value + learning_rate * (target - value)
