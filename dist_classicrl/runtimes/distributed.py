@@ -3,11 +3,11 @@
 Starting
     ``python -m dist_classicrl.run runtime=distributed runtime.ranks=3`` starts the ranks
     itself: the job's objects are pickled into a temporary directory and
-    ``mpiexec -n 3 python -m mpi4py -m dist_classicrl.runtimes.mpi_job DIR`` (the
+    ``mpiexec -n 3 python -m dist_classicrl.runtimes.mpi_job DIR`` (the
     ``mpiexec`` installed next to the Python interpreter by the ``mpich`` wheel) trains
     them; rank 0 writes the result back and the calling process writes the job's files,
-    once. ``python -m mpi4py`` makes an exception in any rank abort every rank (MPICH
-    otherwise leaves the others waiting in the next collective forever), and the launcher
+    once. An exception in any rank aborts every rank (`mpi_job`, as ``python -m mpi4py``
+    does: MPICH otherwise leaves the others waiting in the next collective), and the launcher
     is bounded by ``runtime.timeout_s``. Ranks started by you (``mpiexec -n N python -m
     mpi4py -m dist_classicrl.run runtime=distributed``) run the same learner loop.
 
@@ -56,6 +56,7 @@ Stopping and failing
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pickle
@@ -88,7 +89,7 @@ from dist_classicrl.runtimes.driver import (
     resolve_sync_every,
     warm_up,
 )
-from dist_classicrl.runtimes.lifetime import ProcessWatch, describe_exit
+from dist_classicrl.runtimes.lifetime import ProcessWatch, describe_exit, mpi_segments_of_session
 from dist_classicrl.runtimes.loop import TrainingLoop
 from dist_classicrl.runtimes.merge import compile_merge_updates, merge_updates
 from dist_classicrl.runtimes.replay import replay_details
@@ -587,9 +588,7 @@ def _launch(runtime: DistributedRuntime, session: Session) -> Outcome:
             str(runtime.ranks),
             sys.executable,
             "-m",
-            "mpi4py",
-            "-m",
-            "dist_classicrl.runtimes.mpi_job",
+            "dist_classicrl.runtimes.mpi_job",  # not under `-m mpi4py`: see `mpi_job`
             str(job_dir),
         ]
         returncode, first_dead = _run_mpiexec(cmd, child_env, job_dir, runtime, session)
@@ -639,9 +638,14 @@ def _run_mpiexec(
             if time.monotonic() > deadline or (killed_at and time.monotonic() > killed_at):
                 break
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None:  # a timeout, or this process is ending (an early Ctrl+C)
+            # ranks still in MPI_Init have not unlinked MPICH's segment: find it first
+            segments = mpi_segments_of_session(proc.pid)
             os.killpg(proc.pid, signal.SIGKILL)  # mpiexec's group; its proxy ends the ranks
             proc.wait()
+            for path in segments:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
         ranks.close()
     if time.monotonic() > deadline and not session.stop.requested:
         return None, ranks.first_dead

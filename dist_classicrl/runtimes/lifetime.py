@@ -175,6 +175,42 @@ def _open_files(pid: str | int) -> set[str]:
     return paths
 
 
+def _mapped_files(pid: str | int) -> set[str]:
+    """Paths process `pid` has mapped (its /proc maps), less the ones already unlinked."""
+    try:
+        with open(f"/proc/{pid}/maps") as maps:
+            lines = maps.read().splitlines()
+    except OSError:
+        return set()
+    paths = {line.split(maxsplit=5)[5] for line in lines if len(line.split(maxsplit=5)) == 6}
+    return {p for p in paths if not p.endswith(" (deleted)")}
+
+
+def mpi_segments_of_session(session: int) -> set[str]:
+    """The MPICH segments (``/dev/shm/mpich_shm_*``) that the processes of `session`
+    (an mpiexec started in a session of its own, its proxies and ranks) hold open or
+    mapped and have not unlinked yet. An app that must SIGKILL its mpiexec while the ranks
+    are still in ``MPI_Init`` (before `unlink_mpi_files`) reads them first and removes them
+    after the kill: only this job's ranks map them, so no other job's are touched."""
+    found: set[str] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 3 and fields[3] == str(session):  # state, ppid, pgrp, session
+            paths = _open_files(entry) | _mapped_files(entry)
+            found |= {
+                p
+                for p in paths
+                if p.startswith(MPICH_SEGMENT_PREFIX) and not p.endswith(" (deleted)")
+            }
+    return found
+
+
 def unlink_mpi_files(comm: Any) -> list[str]:
     """Unlink the files MPI made for this node once every rank of the node has opened
     them (a barrier on the node's communicator); returns the paths removed.
