@@ -176,14 +176,13 @@ def _open_files(pid: str | int) -> set[str]:
 
 
 def _mapped_files(pid: str | int) -> set[str]:
-    """Paths process `pid` has mapped (its /proc maps), less the ones already unlinked."""
+    """Paths process `pid` has mapped (its /proc maps; an unlinked one ends " (deleted)")."""
     try:
         with open(f"/proc/{pid}/maps") as maps:
-            lines = maps.read().splitlines()
+            rows = [line.split(maxsplit=5) for line in maps.read().splitlines()]
     except OSError:
         return set()
-    paths = {line.split(maxsplit=5)[5] for line in lines if len(line.split(maxsplit=5)) == 6}
-    return {p for p in paths if not p.endswith(" (deleted)")}
+    return {row[5] for row in rows if len(row) == 6}
 
 
 def mpi_segments_of_session(session: int) -> set[str]:

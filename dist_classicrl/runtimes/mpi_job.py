@@ -4,9 +4,10 @@
 
 Every rank starts MPI with SIGINT and SIGTERM blocked and unblocks them once MPI's files
 for its node are unlinked (`lifetime.unlink_mpi_files`): ``MPI_Init`` creates
-``/dev/shm/mpich_shm_*``, and a rank that a Ctrl+C aborted in between leaked it (a
-Ctrl+C during the job's start-up, tests/reliability/test_faults.py, did about one time in
-three). A signal that came meanwhile is delivered then, when nothing can leak any more.
+``/dev/shm/mpich_shm_*``, and a rank aborted in between by a stop the app forwarded
+(mpiexec passes SIGINT on) would leave it, with mpiexec then ending by itself. A signal
+that came meanwhile is delivered then, when nothing can leak any more. (The app's own
+SIGKILL of mpiexec in that window is covered by the app: `lifetime.mpi_segments_of_session`.)
 So the ranks do not run under mpi4py's runner (``python -m mpi4py``), which starts MPI
 before any of this module runs; they do what it does: an exception that ends a rank
 aborts every rank (MPICH would otherwise leave the others waiting in their next
